@@ -1,0 +1,37 @@
+# Two commands do all set-up on a fresh machine with Python 3 and make:
+#   make lab    install (once) and start the course in JupyterLab on 127.0.0.1
+#   make test   install (once) and run the whole test suite
+# The virtual environment lives in .venv; it is rebuilt only when pyproject.toml changes.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+TORCH  := torch==2.13.0
+
+.PHONY: install lab test lint chromium clean
+
+install: $(STAMP)
+
+# torch is installed first and pinned: any other spec pulls a multi-GB CUDA build.
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet $(TORCH)
+	$(BIN)/python -m pip install --quiet -e '.[test]' $(TORCH)
+	touch $(STAMP)
+
+lab: $(STAMP)
+	$(BIN)/attn-course lab
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+# Debian's Chromium drives the browser tests; the suite skips them only where none can be had.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || bash .ci/install-chromium || echo "chromium unavailable: browser tests will be skipped"
+
+test: $(STAMP) chromium lint
+	$(BIN)/python -m pytest -n auto
+
+clean:
+	rm -rf $(VENV) grades .pytest_cache .hypothesis

@@ -1,0 +1,39 @@
+"""Reference implementations of everything the course teaches, in pure PyTorch.
+
+``from attn_course.reference import NAME`` works for every name in the course specification's
+assignment table, with the same contract. Glossary: B batch, T queries, S keys/values,
+D model width, H heads, Dh head width. Masks are boolean, True = may attend.
+"""
+
+from attn_course.reference.attention import scaled_dot_product_attention
+from attn_course.reference.block import FeedForward, TransformerEncoderBlock
+from attn_course.reference.context import SimpleAttention, context_vector
+from attn_course.reference.multihead import MultiHeadAttention, merge_heads, split_heads
+from attn_course.reference.position import sinusoidal_positional_encoding
+from attn_course.reference.scores import (
+    AdditiveScore,
+    BilinearScore,
+    attention_scores,
+    scaled_dot_product_scores,
+)
+from attn_course.reference.softmax import causal_mask, masked_softmax, padding_mask, softmax
+
+__all__ = [
+    "AdditiveScore",
+    "BilinearScore",
+    "FeedForward",
+    "MultiHeadAttention",
+    "SimpleAttention",
+    "TransformerEncoderBlock",
+    "attention_scores",
+    "causal_mask",
+    "context_vector",
+    "masked_softmax",
+    "merge_heads",
+    "padding_mask",
+    "scaled_dot_product_attention",
+    "scaled_dot_product_scores",
+    "sinusoidal_positional_encoding",
+    "softmax",
+    "split_heads",
+]

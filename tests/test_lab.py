@@ -1,0 +1,86 @@
+"""``attn-course lab`` serves JupyterLab on 127.0.0.1, token on, course settings in place."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from attn_course.lab import FIRST_NOTEBOOK, course_root, lab_command, write_lab_settings
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def status_code(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+    except urllib.error.URLError:
+        return 0  # not listening yet
+
+
+@pytest.fixture
+def course(tmp_path: Path) -> Path:
+    (tmp_path / "notebooks").mkdir()
+    nbformat.write(nbformat.v4.new_notebook(), tmp_path / FIRST_NOTEBOOK)
+    return tmp_path
+
+
+def test_lab_command_binds_loopback_and_keeps_settings_apart(course: Path):
+    argv = lab_command(course, port=9999, open_browser=False)
+    assert "--ServerApp.ip=127.0.0.1" in argv
+    assert "--ServerApp.port=9999" in argv and "--ServerApp.port_retries=0" in argv
+    assert "--no-browser" in argv
+    assert not any("token" in arg.lower() for arg in argv), "token authentication must stay on"
+    assert f"--LabApp.user_settings_dir={course / '.jupyter-course' / 'settings'}" in argv
+
+
+def test_course_root_is_found_from_a_subfolder(course: Path):
+    assert course_root(course / "notebooks") == course
+
+
+def test_write_lab_settings_turns_off_news_and_keeps_existing_files(tmp_path: Path):
+    write_lab_settings(tmp_path)
+    path = tmp_path / "@jupyterlab/apputils-extension/notification.jupyterlab-settings"
+    assert json.loads(path.read_text())["fetchNews"] == "false"
+    path.write_text("{}")
+    write_lab_settings(tmp_path)
+    assert path.read_text() == "{}"
+
+
+def test_attn_course_lab_serves_on_loopback_with_token_auth(course: Path):
+    port = free_port()
+    env = {**os.environ, "JUPYTER_TOKEN": "course-test-token"}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "attn_course", "lab", "--no-browser", "--port", str(port)],
+        cwd=course, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while status_code(f"{base}/api/status?token=course-test-token") != 200:
+            assert server.poll() is None, server.stdout.read()
+            assert time.monotonic() < deadline, "JupyterLab did not start within 60 s"
+            time.sleep(0.5)
+        assert status_code(f"{base}/api/status") == 403, "requests without the token must fail"
+        opened = f"{base}/api/contents/{FIRST_NOTEBOOK}?token=course-test-token&content=0"
+        assert status_code(opened) == 200
+    finally:
+        server.send_signal(signal.SIGTERM)
+        log, _ = server.communicate(timeout=30)
+    assert f"127.0.0.1:{port}/lab" in log
+    assert (course / ".jupyter-course" / "settings").is_dir()
