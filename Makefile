@@ -9,7 +9,11 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 TORCH  := torch==2.13.0
 
-.PHONY: install lab test lint chromium clean
+.PHONY: install lab test lint chromium outputs clean
+
+export JUPYTER_PLATFORM_DIRS := 1
+# Notebooks whose stored outputs `make outputs` refreshes (override: make outputs NB=path.ipynb).
+NB ?= notebooks/*.ipynb solutions/*.ipynb
 
 install: $(STAMP)
 
@@ -32,6 +36,11 @@ chromium:
 
 test: $(STAMP) chromium lint
 	$(BIN)/python -m pytest -n auto
+
+# Re-execute notebooks top to bottom in a fresh kernel and store their outputs (for nbval).
+outputs: $(STAMP)
+	$(BIN)/jupyter nbconvert --to notebook --execute --inplace \
+		--ExecutePreprocessor.record_timing=False --ExecutePreprocessor.timeout=120 $(NB)
 
 clean:
 	rm -rf $(VENV) grades .pytest_cache .hypothesis
