@@ -4,3 +4,248 @@ Conventions: figures are made with ``matplotlib.figure.Figure`` (not pyplot), so
 drawn twice and no global state leaks between cells; a lesson cell ends with the figure to show
 it. Plotting never computes attention: pass in the scores or weights to draw.
 """
+
+from collections.abc import Mapping, Sequence
+
+import torch
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+Values = torch.Tensor | Sequence[float]
+
+
+def _as_tensor(values: Values) -> torch.Tensor:
+    return torch.as_tensor(values, dtype=torch.float32).detach().cpu()
+
+
+def _draw_heatmap(
+    ax: Axes,
+    weights: torch.Tensor,
+    x_labels: Sequence[str] | None,
+    y_labels: Sequence[str] | None,
+    annotate: bool,
+    vmin: float | None,
+    vmax: float | None,
+    cmap: str,
+):
+    image = ax.imshow(weights.numpy(), cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto")
+    if x_labels is not None:
+        ax.set_xticks(range(len(x_labels)), labels=list(x_labels), rotation=45, ha="right")
+    if y_labels is not None:
+        ax.set_yticks(range(len(y_labels)), labels=list(y_labels))
+    if annotate:
+        middle = (image.norm.vmin + image.norm.vmax) / 2
+        for row, values in enumerate(weights.tolist()):
+            for col, value in enumerate(values):
+                color = "white" if value < middle else "black"
+                ax.text(col, row, f"{value:.2f}", ha="center", va="center", color=color, fontsize=8)
+    return image
+
+
+def attention_heatmap(
+    weights: Values,
+    x_labels: Sequence[str] | None = None,
+    y_labels: Sequence[str] | None = None,
+    *,
+    title: str = "",
+    xlabel: str = "key",
+    ylabel: str = "query",
+    cbar_label: str = "attention weight",
+    annotate: bool = True,
+    vmin: float | None = None,
+    vmax: float | None = None,
+    cmap: str = "viridis",
+    figsize: tuple[float, float] = (6, 4),
+) -> Figure:
+    """One (T, S) matrix of scores or weights, queries down and keys across (lessons 01-04).
+
+    Token labels go on the axes; ``annotate`` writes each value in its cell (keep it for small
+    matrices). A 1-D input is drawn as a single row.
+    """
+    weights = _as_tensor(weights)
+    weights = weights.unsqueeze(0) if weights.dim() == 1 else weights  # (T, S)
+    fig = Figure(figsize=figsize, layout="constrained")
+    ax = fig.subplots()
+    image = _draw_heatmap(ax, weights, x_labels, y_labels, annotate, vmin, vmax, cmap)
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    fig.colorbar(image, ax=ax, label=cbar_label)
+    return fig
+
+
+def heatmap_grid(
+    panels: Mapping[str, Values],
+    x_labels: Sequence[str] | None = None,
+    y_labels: Sequence[str] | None = None,
+    *,
+    xlabel: str = "key",
+    ylabel: str = "query",
+    cbar_label: str = "attention weight",
+    annotate: bool = True,
+    vmin: float | None = 0.0,
+    vmax: float | None = 1.0,
+    cmap: str = "viridis",
+    panel_size: tuple[float, float] = (3.5, 3.2),
+) -> Figure:
+    """Several matrices side by side on one colour scale, one titled panel each (lesson 02).
+
+    ``panels`` maps a title to a (T, S) matrix; all share ``x_labels``, ``y_labels``, ``vmin`` and
+    ``vmax`` so their colours can be compared.
+    """
+    fig = Figure(figsize=(panel_size[0] * len(panels), panel_size[1]), layout="constrained")
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    for ax, (title, weights) in zip(axes, panels.items(), strict=True):
+        weights = _as_tensor(weights)
+        image = _draw_heatmap(ax, weights, x_labels, y_labels, annotate, vmin, vmax, cmap)
+        ax.set(title=title, xlabel=xlabel)
+    axes[0].set_ylabel(ylabel)
+    fig.colorbar(image, ax=list(axes), label=cbar_label)
+    return fig
+
+
+def bars_per_key(
+    panels: Mapping[str, Values],
+    key_labels: Sequence[str],
+    *,
+    ylabel: str = "score",
+    title: str = "",
+    panel_height: float = 1.6,
+) -> Figure:
+    """One bar per key for each entry of ``panels`` (title -> (S,) values), stacked (lesson 01).
+
+    Each panel keeps its own y scale, so score functions of different sizes can be compared by
+    shape: which key wins, and by how much.
+    """
+    fig = Figure(figsize=(6, 0.6 + panel_height * len(panels)), layout="constrained")
+    axes = fig.subplots(len(panels), 1, sharex=True, squeeze=False)[:, 0]
+    positions = range(len(key_labels))
+    for ax, (name, values) in zip(axes, panels.items(), strict=True):
+        values = _as_tensor(values)
+        colors = ["tab:orange" if v == values.max() else "tab:blue" for v in values.tolist()]
+        ax.bar(positions, values.numpy(), color=colors)
+        ax.axhline(0.0, color="black", linewidth=0.8)
+        ax.set_title(name, fontsize=10, loc="left")
+        ax.set_ylabel(ylabel)
+    axes[-1].set_xticks(positions, labels=list(key_labels))
+    axes[-1].set_xlabel("key")
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def temperature_figure(
+    key_labels: Sequence[str],
+    temperatures: Values,
+    weights_by_temperature: Values,
+    temperature: float,
+    weights: Values,
+) -> Figure:
+    """softmax(scores / temperature): the weights at one temperature, and how each key's weight
+    moves as the temperature changes (lesson 02).
+
+    ``weights_by_temperature`` is (N, S) for the N ``temperatures``; ``weights`` (S,) are the
+    weights at ``temperature`` (drawn as bars and as a vertical line on the curves).
+    """
+    temperatures = _as_tensor(temperatures)
+    curves = _as_tensor(weights_by_temperature)
+    weights = _as_tensor(weights)
+    fig = Figure(figsize=(10, 3.8), layout="constrained")
+    bars_ax, curves_ax = fig.subplots(1, 2)
+    colors = [f"C{i % 10}" for i in range(len(key_labels))]  # the same colour as its curve
+    bars_ax.bar(range(len(key_labels)), weights.numpy(), color=colors)
+    bars_ax.set_xticks(range(len(key_labels)), labels=list(key_labels))
+    bars_ax.set(ylim=(0, 1), xlabel="key", ylabel="attention weight",
+                title=f"weights at temperature {temperature:g}")
+    for label, curve in zip(key_labels, curves.T, strict=True):
+        curves_ax.plot(temperatures.numpy(), curve.numpy(), label=label)
+    curves_ax.axvline(temperature, color="black", linestyle="--", linewidth=1)
+    curves_ax.set_xscale("log")
+    curves_ax.set(ylim=(0, 1), xlabel="temperature (log scale)", ylabel="attention weight",
+                  title="each key's weight against temperature")
+    curves_ax.legend(fontsize=8, loc="center right")
+    return fig
+
+
+def kernel_regression_figure(
+    x_train: Values,
+    y_train: Values,
+    x_grid: Values,
+    y_true: Values,
+    y_estimate: Values,
+    *,
+    query: float | None = None,
+    query_weights: Values | None = None,
+    query_estimate: float | None = None,
+) -> Figure:
+    """Attention pooling as kernel regression: training pairs (keys, values), the true function
+    and the attention-pooled estimate on a grid of queries (lesson 03).
+
+    With ``query`` and its ``query_weights`` (one per training point), each training point is
+    drawn with a size and colour that grow with its weight, so you see which points the query
+    averages over; ``query_estimate`` marks the pooled value for that query.
+    """
+    fig = Figure(figsize=(7, 4), layout="constrained")
+    ax = fig.subplots()
+    x_train, y_train = _as_tensor(x_train).numpy(), _as_tensor(y_train).numpy()
+    ax.plot(_as_tensor(x_grid).numpy(), _as_tensor(y_true).numpy(), color="black",
+            linestyle="--", label="true function")
+    ax.plot(_as_tensor(x_grid).numpy(), _as_tensor(y_estimate).numpy(), color="tab:red",
+            label="attention-pooled estimate")
+    if query_weights is None:
+        ax.scatter(x_train, y_train, s=18, color="tab:blue", alpha=0.7, label="training data")
+    else:
+        w = _as_tensor(query_weights)
+        points = ax.scatter(x_train, y_train, s=10 + 300 * (w / w.max()).numpy(), c=w.numpy(),
+                            cmap="Blues", edgecolors="tab:blue", label="training data")
+        fig.colorbar(points, ax=ax, label=f"weight for query x = {query:.2f}")
+    if query is not None:
+        ax.axvline(query, color="tab:green", linewidth=1, label=f"query x = {query:.2f}")
+    if query_estimate is not None:
+        ax.plot([query], [query_estimate], marker="*", markersize=14, color="tab:green",
+                linestyle="none", label="estimate at the query")
+    ax.set(xlabel="x (queries and keys)", ylabel="y (values)",
+           title="Nadaraya–Watson: attention pooling of y over the keys x")
+    ax.legend(fontsize=8, loc="upper left")
+    return fig
+
+
+def kernel_weights_heatmap(weights: Values, x_queries: Values, x_keys: Values) -> Figure:
+    """The (T, S) attention weights of kernel regression, placed at the real query and key
+    positions: keys sorted, so the weight sits on a band along the diagonal (lesson 03)."""
+    fig = Figure(figsize=(6, 4.5), layout="constrained")
+    ax = fig.subplots()
+    mesh = ax.pcolormesh(_as_tensor(x_keys).numpy(), _as_tensor(x_queries).numpy(),
+                         _as_tensor(weights).numpy(), cmap="viridis", shading="nearest")
+    ax.set(xlabel="key x_i (training input)", ylabel="query x",
+           title="attention weights of every query over the training points")
+    fig.colorbar(mesh, ax=ax, label="attention weight")
+    return fig
+
+
+def line_chart(
+    x: Values,
+    series: Mapping[str, Values],
+    *,
+    xlabel: str,
+    ylabel: str,
+    title: str = "",
+    logx: bool = False,
+    logy: bool = False,
+    styles: Mapping[str, str] | None = None,
+) -> Figure:
+    """Several measured curves over the same x, one legend entry per name (lesson 04).
+
+    ``styles`` maps a series name to a matplotlib format string such as ``"k--"``.
+    """
+    fig = Figure(figsize=(6, 4), layout="constrained")
+    ax = fig.subplots()
+    for name, values in series.items():
+        fmt = (styles or {}).get(name, "o-")
+        ax.plot(_as_tensor(x).numpy(), _as_tensor(values).numpy(), fmt, label=name)
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    if logx:
+        ax.set_xscale("log", base=2)
+    if logy:
+        ax.set_yscale("log")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return fig

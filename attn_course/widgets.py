@@ -4,3 +4,97 @@ Each function returns a widget whose figures come from ``attn_course.plots``. A 
 shows a widget is marked ``# NBVAL_IGNORE_OUTPUT``; the next cell draws the same picture
 statically (compared by nbval, and readable where widgets do not render).
 """
+
+import base64
+import io
+from collections.abc import Callable, Sequence
+
+import ipywidgets as widgets
+import torch
+from matplotlib.figure import Figure
+
+from attn_course import plots
+from attn_course.reference import softmax
+
+
+def show_figure(output: widgets.Output, fig: Figure) -> None:
+    """Replace what ``output`` shows with ``fig`` as a PNG (works with or without a kernel)."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", bbox_inches="tight")
+    png = base64.b64encode(buffer.getvalue()).decode("ascii")
+    output.outputs = (
+        {
+            "output_type": "display_data",
+            "data": {"image/png": png, "text/plain": repr(fig)},
+            "metadata": {},
+        },
+    )
+
+
+def temperature_explorer(scores: torch.Tensor, key_labels: Sequence[str]) -> widgets.VBox:
+    """A temperature slider over softmax(scores / temperature) for one query (lesson 02).
+
+    scores (S,). Moving the slider redraws ``plots.temperature_figure`` and rewrites the line of
+    weights under it. Children: slider, weights text, figure output.
+    """
+    temperatures = torch.logspace(-1, 1, 41)  # (N,) from 0.1 to 10
+    weights_by_temperature = softmax(scores / temperatures[:, None], dim=-1)  # (N, S)
+    slider = widgets.FloatSlider(
+        value=1.0, min=0.1, max=5.0, step=0.1, description="temperature", readout_format=".1f"
+    )
+    text = widgets.HTML()
+    output = widgets.Output()
+
+    def redraw(change: dict | None = None) -> None:
+        weights = softmax(scores / slider.value, dim=-1)  # (S,)
+        pairs = zip(key_labels, weights.tolist(), strict=True)
+        listing = ", ".join(f"{key}: {weight:.3f}" for key, weight in pairs)
+        text.value = f"<code>weights = {listing}</code>"
+        fig = plots.temperature_figure(
+            key_labels, temperatures, weights_by_temperature, slider.value, weights
+        )
+        show_figure(output, fig)
+
+    slider.observe(redraw, names="value")
+    redraw()
+    return widgets.VBox([slider, text, output])
+
+
+def kernel_regression_explorer(
+    x_train: torch.Tensor,
+    y_train: torch.Tensor,
+    x_grid: torch.Tensor,
+    y_true: torch.Tensor,
+    y_estimate: torch.Tensor,
+    weights_for: Callable[[float], torch.Tensor],
+) -> widgets.VBox:
+    """A slider that picks the query x of attention pooling and shows its weights (lesson 03).
+
+    ``weights_for(query)`` returns the (S,) weights of one query over the S training points (the
+    lesson's own kernel); the figure is ``plots.kernel_regression_figure``. Children: slider,
+    text with the pooled estimate, figure output.
+    """
+    low, high = float(x_grid.min()), float(x_grid.max())
+    slider = widgets.FloatSlider(
+        value=round((low + high) / 2, 1), min=low, max=high, step=0.1, description="query x"
+    )
+    text = widgets.HTML()
+    output = widgets.Output()
+
+    def redraw(change: dict | None = None) -> None:
+        weights = weights_for(slider.value)  # (S,)
+        estimate = float(weights @ y_train)
+        top = int(weights.argmax())
+        text.value = (
+            f"<code>query x = {slider.value:.2f}: estimate {estimate:.3f}; largest weight "
+            f"{float(weights[top]):.3f} on the key x = {float(x_train[top]):.2f}</code>"
+        )
+        fig = plots.kernel_regression_figure(
+            x_train, y_train, x_grid, y_true, y_estimate,
+            query=slider.value, query_weights=weights, query_estimate=estimate,
+        )
+        show_figure(output, fig)
+
+    slider.observe(redraw, names="value")
+    redraw()
+    return widgets.VBox([slider, text, output])
