@@ -6,6 +6,7 @@ it. Plotting never computes attention: pass in the scores or weights to draw.
 """
 
 from collections.abc import Mapping, Sequence
+from functools import partial
 
 import torch
 from matplotlib.axes import Axes
@@ -249,3 +250,27 @@ def line_chart(
     ax.grid(alpha=0.3)
     ax.legend()
     return fig
+
+
+def _show_figures_in_notebooks() -> None:
+    """Let a notebook cell that ends with a ``Figure`` show the picture.
+
+    IPython's inline backend registers a PNG formatter for ``Figure`` only after
+    ``%matplotlib inline``; until then a bare ``Figure`` (this module's convention) shows only as
+    ``<Figure size ...>`` text. Importing this module registers the same formatter, unless one is
+    already there. Outside IPython this does nothing.
+    """
+    try:
+        from IPython import get_ipython
+        from IPython.core.pylabtools import print_figure
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is None:
+        return
+    png = shell.display_formatter.formatters["image/png"]
+    if Figure not in png.type_printers:
+        png.for_type(Figure, partial(print_figure, fmt="png", base64=True, bbox_inches="tight"))
+
+
+_show_figures_in_notebooks()
