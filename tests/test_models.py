@@ -1,0 +1,75 @@
+import pytest
+import torch
+
+from attn_course.data import signal_token_task
+from attn_course.models import AttentionClassifier, accuracy, train_classifier
+from attn_course.reference import SimpleAttention
+
+
+@pytest.fixture(scope="module")
+def trained():
+    torch.manual_seed(0)
+    model = AttentionClassifier(vocab_size=20, input_dim=16, num_classes=4)
+    train = signal_token_task(2000, generator=torch.Generator().manual_seed(0))
+    losses = train_classifier(model, train.tokens, train.labels,
+                              generator=torch.Generator().manual_seed(2))
+    test = signal_token_task(500, generator=torch.Generator().manual_seed(1))
+    return model, losses, test
+
+
+def test_forward_shapes_and_weights_are_a_distribution_over_the_sequence():
+    torch.manual_seed(0)
+    model = AttentionClassifier(vocab_size=10, input_dim=8, num_classes=3)
+    logits, weights = model(torch.randint(10, (5, 7)))
+    assert logits.shape == (5, 3)
+    assert weights.shape == (5, 7)
+    torch.testing.assert_close(weights.sum(-1), torch.ones(5))
+
+
+def test_pooling_is_the_seeds_simple_attention_on_the_embeddings():
+    torch.manual_seed(0)
+    model = AttentionClassifier(vocab_size=10, input_dim=8, num_classes=3)
+    assert isinstance(model.attention, SimpleAttention)
+    tokens = torch.randint(10, (2, 6))
+    context, weights = model.attention(model.embedding(tokens))
+    logits, pooled_weights = model(tokens)
+    torch.testing.assert_close(logits, model.classifier(context))
+    torch.testing.assert_close(pooled_weights, weights.squeeze(-1))
+
+
+def test_training_reaches_high_accuracy_on_held_out_sequences(trained):
+    model, losses, test = trained
+    assert len(losses) == 150
+    assert losses[0] > 1.0
+    assert sum(losses[-10:]) / 10 < 0.05
+    assert accuracy(model, test.tokens, test.labels) > 0.97
+
+
+def test_trained_attention_concentrates_on_the_signal_token(trained):
+    model, _, test = trained
+    with torch.no_grad():
+        _, weights = model(test.tokens)
+    on_signal = weights[test.is_signal]  # (N,) the weight of each sequence's signal token
+    uniform = 1 / test.tokens.size(1)
+    assert on_signal.mean() > 10 * uniform
+    assert (weights.argmax(-1) == test.signal_position).float().mean() > 0.95
+
+
+def test_untrained_attention_is_spread_out():
+    torch.manual_seed(0)
+    model = AttentionClassifier(vocab_size=20, input_dim=16, num_classes=4)
+    test = signal_token_task(500, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        _, weights = model(test.tokens)
+    assert weights[test.is_signal].mean() < 3 / test.tokens.size(1)
+
+
+def test_training_is_deterministic():
+    def run():
+        torch.manual_seed(5)
+        model = AttentionClassifier(vocab_size=20, input_dim=8, num_classes=4)
+        data = signal_token_task(300, generator=torch.Generator().manual_seed(5))
+        return train_classifier(model, data.tokens, data.labels, steps=20,
+                                generator=torch.Generator().manual_seed(6))
+
+    assert run() == run()
