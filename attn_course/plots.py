@@ -11,6 +11,7 @@ from functools import partial
 import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
 
 Values = torch.Tensor | Sequence[float]
 
@@ -274,3 +275,97 @@ def _show_figures_in_notebooks() -> None:
 
 
 _show_figures_in_notebooks()
+
+
+def change_per_position(
+    changes: Mapping[str, Values],
+    token_labels: Sequence[str],
+    changed_position: int,
+    *,
+    ylabel: str = "max |change| of the output",
+    title: str = "",
+) -> Figure:
+    """Grouped bars: how much each position's output moved after one input token was changed,
+    one colour per variant (title -> (T,) changes); the changed position is shaded (lesson 05).
+
+    Outputs left of the shaded position should not move at all under a causal mask.
+    """
+    fig = Figure(figsize=(7, 3.5), layout="constrained")
+    ax = fig.subplots()
+    positions = torch.arange(len(token_labels), dtype=torch.float32)
+    width = 0.8 / len(changes)
+    for index, (name, values) in enumerate(changes.items()):
+        offset = (index - (len(changes) - 1) / 2) * width
+        ax.bar((positions + offset).numpy(), _as_tensor(values).numpy(), width, label=name)
+    ax.axvspan(changed_position - 0.5, changed_position + 0.5, color="tab:red", alpha=0.15,
+               label="the changed token")
+    ax.set_xticks(positions.tolist(), labels=list(token_labels))
+    ax.set(xlabel="position of the output", ylabel=ylabel, title=title)
+    ax.legend(fontsize=8, loc="upper left")
+    return fig
+
+
+def head_split_figure(
+    token_of: Mapping[str, Values],
+    feature_of: Mapping[str, Values],
+) -> Figure:
+    """Where each entry of a split (H, T, Dh) tensor came from: one row of panels per way of
+    splitting (title -> (H, T, Dh) source token ids), one panel per head (lesson 07).
+
+    Each cell is coloured by its source token and labelled ``token.feature`` (``feature_of``
+    holds the matching source feature ids). In a correct split, row t of every head is token t.
+    """
+    first = _as_tensor(next(iter(token_of.values())))
+    num_heads, seq_len, head_dim = first.shape
+    fig = Figure(figsize=(1.0 + 0.75 * head_dim * num_heads, 0.8 + 0.55 * seq_len * len(token_of)),
+                 layout="constrained")
+    axes = fig.subplots(len(token_of), num_heads, squeeze=False)
+    for row, (title, tokens) in enumerate(token_of.items()):
+        tokens, features = _as_tensor(tokens).long(), _as_tensor(feature_of[title]).long()
+        for head in range(num_heads):
+            ax = axes[row, head]
+            ax.imshow(tokens[head].numpy(), cmap="tab10", vmin=0, vmax=9, aspect="auto")
+            for t in range(seq_len):
+                for d in range(head_dim):
+                    label = f"{int(tokens[head, t, d])}.{int(features[head, t, d])}"
+                    ax.text(d, t, label, ha="center", va="center", fontsize=8)
+            ax.set_xticks(range(head_dim))
+            ax.set_yticks(range(seq_len))
+            ax.set_title(f"{title}\nhead {head}", fontsize=9)
+            ax.set_xlabel("head feature")
+        axes[row, 0].set_ylabel("row (position t)")
+    fig.suptitle("each cell: source token.source feature (colour = source token)", fontsize=10)
+    return fig
+
+
+def attention_over_sequences(
+    weights: Values,
+    tokens: Values,
+    marked: Values,
+    *,
+    title: str = "",
+    cbar_label: str = "attention weight",
+) -> Figure:
+    """Attention weights over a few sequences, one row each, labelled with the token ids;
+    ``marked`` positions (True, the informative tokens) get a red frame (lesson 08).
+
+    weights (N, T) floats, tokens (N, T) ints, marked (N, T) bool.
+    """
+    weights, tokens, marked = _as_tensor(weights), _as_tensor(tokens).long(), _as_tensor(marked)
+    num_rows, seq_len = weights.shape
+    fig = Figure(figsize=(1.5 + 0.5 * seq_len, 1.0 + 0.5 * num_rows), layout="constrained")
+    ax = fig.subplots()
+    image = ax.imshow(weights.numpy(), cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto")
+    for row in range(num_rows):
+        for col in range(seq_len):
+            color = "black" if weights[row, col] > 0.5 else "white"
+            ax.text(col, row, str(int(tokens[row, col])), ha="center", va="center", fontsize=8,
+                    color=color)
+            if marked[row, col]:
+                ax.add_patch(Rectangle((col - 0.5, row - 0.5), 1, 1, fill=False,
+                                       edgecolor="red", linewidth=2.5))
+    ax.set_xticks(range(seq_len))
+    ax.set_yticks(range(num_rows), labels=[f"sequence {row}" for row in range(num_rows)])
+    ax.set(xlabel="position (cell text: token id)", title=title)
+    fig.colorbar(image, ax=ax, label=cbar_label)
+    return fig

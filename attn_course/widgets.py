@@ -14,7 +14,7 @@ import torch
 from matplotlib.figure import Figure
 
 from attn_course import plots
-from attn_course.reference import softmax
+from attn_course.reference import causal_mask, masked_softmax, padding_mask, softmax
 
 
 def show_figure(output: widgets.Output, fig: Figure) -> None:
@@ -98,3 +98,53 @@ def kernel_regression_explorer(
     slider.observe(redraw, names="value")
     redraw()
     return widgets.VBox([slider, text, output])
+
+
+def mask_explorer(scores: torch.Tensor, token_labels: Sequence[str]) -> widgets.VBox:
+    """Padding and causal masks on one sequence's (T, T) self-attention scores (lesson 05).
+
+    A slider sets how many tokens are real (the rest is padding); a checkbox adds the causal
+    mask. Each change redraws the mask and the masked-softmax weights side by side
+    (``plots.heatmap_grid``). Children: a row with the slider and the checkbox, figure output.
+    """
+    seq_len = scores.size(-1)
+    length = widgets.IntSlider(value=seq_len, min=1, max=seq_len, description="real tokens")
+    causal = widgets.Checkbox(value=False, description="causal mask")
+    output = widgets.Output()
+
+    def redraw(change: dict | None = None) -> None:
+        mask = padding_mask(torch.tensor([length.value]), seq_len)  # (1, S): same for every row
+        if causal.value:
+            mask = mask & causal_mask(seq_len)  # (T, S)
+        mask = mask.expand(seq_len, seq_len)  # (T, S)
+        weights = masked_softmax(scores, mask)  # (T, S)
+        panels = {"mask (1 = may attend)": mask.float(), "attention weights": weights}
+        show_figure(output, plots.heatmap_grid(panels, token_labels, token_labels))
+
+    length.observe(redraw, names="value")
+    causal.observe(redraw, names="value")
+    redraw()
+    return widgets.VBox([widgets.HBox([length, causal]), output])
+
+
+def head_explorer(
+    weights: torch.Tensor, key_labels: Sequence[str], query_labels: Sequence[str]
+) -> widgets.VBox:
+    """A head selector over per-head attention weights (H, T, S) (lesson 07).
+
+    Moving the slider redraws that head's (T, S) weights with ``plots.attention_heatmap``.
+    Children: slider, figure output.
+    """
+    head = widgets.IntSlider(value=0, min=0, max=weights.size(0) - 1, description="head")
+    output = widgets.Output()
+
+    def redraw(change: dict | None = None) -> None:
+        fig = plots.attention_heatmap(
+            weights[head.value], key_labels, query_labels, title=f"head {head.value}",
+            vmin=0.0, vmax=1.0, figsize=(5, 4),
+        )
+        show_figure(output, fig)
+
+    head.observe(redraw, names="value")
+    redraw()
+    return widgets.VBox([head, output])
