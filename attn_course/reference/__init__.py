@@ -8,6 +8,12 @@ D model width, H heads, Dh head width. Masks are boolean, True = may attend.
 from attn_course.reference.attention import scaled_dot_product_attention
 from attn_course.reference.block import FeedForward, TransformerEncoderBlock
 from attn_course.reference.context import SimpleAttention, context_vector
+from attn_course.reference.efficient import (
+    KVCache,
+    cached_causal_attention,
+    online_softmax,
+    tiled_attention,
+)
 from attn_course.reference.multihead import MultiHeadAttention, merge_heads, split_heads
 from attn_course.reference.position import sinusoidal_positional_encoding
 from attn_course.reference.scores import (
@@ -22,18 +28,22 @@ __all__ = [
     "AdditiveScore",
     "BilinearScore",
     "FeedForward",
+    "KVCache",
     "MultiHeadAttention",
     "SimpleAttention",
     "TransformerEncoderBlock",
     "attention_scores",
+    "cached_causal_attention",
     "causal_mask",
     "context_vector",
     "masked_softmax",
     "merge_heads",
+    "online_softmax",
     "padding_mask",
     "scaled_dot_product_attention",
     "scaled_dot_product_scores",
     "sinusoidal_positional_encoding",
     "softmax",
     "split_heads",
+    "tiled_attention",
 ]
