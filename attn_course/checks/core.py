@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
 
 STATUSES = ("passed", "failed", "error", "timeout", "missing", "forbidden", "invalid")
@@ -73,10 +74,10 @@ class _ForbiddenOpRecorder(TorchDispatchMode):
     ``nn.Softmax``, ``log_softmax(...).exp()`` and any alias of them are all seen alike.
     """
 
-    def __init__(self, fragments: Sequence[str]) -> None:
+    def __init__(self, fragments: Sequence[str], seen: list[str]) -> None:
         super().__init__()
         self.fragments = tuple(fragments)
-        self.seen: list[str] = []
+        self.seen = seen
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         name = func.__name__  # e.g. "_softmax.default"
@@ -85,28 +86,56 @@ class _ForbiddenOpRecorder(TorchDispatchMode):
         return func(*args, **(kwargs or {}))
 
 
+class _ForbiddenFunctionRecorder(TorchFunctionMode):
+    """Records every torch function (Python API level) whose name contains one of ``fragments``.
+
+    Some built-ins leave no trace of their own at the ATen level: on CPU,
+    ``F.scaled_dot_product_attention`` decomposes into ordinary ops before dispatch. This mode
+    sees the call itself, however it was reached (``F.``, ``torch._C._nn.``, an alias, a module
+    such as ``nn.MultiheadAttention`` calling ``F.multi_head_attention_forward``).
+    """
+
+    def __init__(self, fragments: Sequence[str], seen: list[str]) -> None:
+        super().__init__()
+        self.fragments = tuple(fragments)
+        self.seen = seen
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        name = getattr(func, "__name__", "")  # e.g. "scaled_dot_product_attention"
+        if any(fragment in name for fragment in self.fragments) and name not in self.seen:
+            self.seen.append(name)
+        return func(*args, **(kwargs or {}))
+
+
 @contextmanager
 def record_forbidden(fragments: Sequence[str]) -> Iterator[list[str]]:
-    """Inside the block, collect the names of ATen ops matching ``fragments`` into the list."""
-    recorder = _ForbiddenOpRecorder(fragments)
+    """Inside the block, collect the names of torch functions and ATen ops matching
+    ``fragments`` into the list (function names like ``softmax``, op names like
+    ``_softmax.default``)."""
+    seen: list[str] = []
     if not fragments:
-        yield recorder.seen
+        yield seen
         return
-    with recorder:
-        yield recorder.seen
+    with _ForbiddenFunctionRecorder(fragments, seen), _ForbiddenOpRecorder(fragments, seen):
+        yield seen
 
 
 def run_case(obj: Callable, case: Case, forbidden: Sequence[str] = ()) -> Outcome:
-    """Call the learner's ``obj`` on ``case`` and return what happened (never raises)."""
+    """Call the learner's ``obj`` on ``case`` and return what happened (never raises).
+
+    The learner's code gets copies of the case's tensors, so an in-place slip cannot change
+    the inputs that ``judge`` later recomputes the expected output from.
+    """
+    args, kwargs = _copy(case.args), _copy(case.kwargs)
     try:
         with record_forbidden(forbidden) as seen, torch.no_grad():
             if case.init_args is None:
-                output = obj(*case.args, **case.kwargs)
+                output = obj(*args, **kwargs)
             else:
                 module = obj(*case.init_args)
                 if case.state_dict is not None:
                     module.load_state_dict(case.state_dict)
-                output = module(*case.args, **case.kwargs)
+                output = module(*args, **kwargs)
         return Outcome(output=_plain(output), forbidden=tuple(seen))
     except Exception as error:  # the learner's code may raise anything
         return Outcome(error=f"{type(error).__name__}: {error}")
@@ -121,3 +150,14 @@ def _plain(value: Any) -> Any:
     if value is None or isinstance(value, bool | int | float | str):
         return value
     return f"<{type(value).__name__}>"
+
+
+def _copy(value: Any) -> Any:
+    """Clone the tensors inside tuples, lists and dicts; leave everything else as it is."""
+    if isinstance(value, torch.Tensor):
+        return value.clone()
+    if isinstance(value, tuple | list):
+        return type(value)(_copy(v) for v in value)
+    if isinstance(value, dict):
+        return {key: _copy(v) for key, v in value.items()}
+    return value

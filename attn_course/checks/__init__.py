@@ -1,0 +1,85 @@
+"""Learner checks: ``check(fn)`` tests an exercise on fresh random cases and names the mistake.
+
+```python
+from attn_course.checks import check
+check(softmax)                 # the exercise is found from the name
+check("softmax", my_softmax)   # or named explicitly
+```
+
+A passing check prints one line; a failing one prints what went wrong, in words, with expected
+against actual on a small case, and raises ``AssertionError`` (so an nbgrader grade cell scores
+zero). The registry ``EXERCISES`` (name -> ``Exercise``: cases, points, forbidden built-ins,
+known mistakes) and ``ASSIGNMENTS`` (assignment id -> its exercise names, in order) are what the
+grader uses too; points live only here.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+
+import torch
+
+from attn_course.checks import a01, a02, a03
+from attn_course.checks.core import Case, Outcome, Verdict, record_forbidden, run_case
+from attn_course.checks.exercise import Exercise, Mistake
+
+EXERCISES: dict[str, Exercise] = {
+    exercise.name: exercise for module in (a01, a02, a03) for exercise in module.EXERCISES
+}
+ASSIGNMENTS: dict[str, tuple[str, ...]] = {
+    module.ASSIGNMENT: tuple(exercise.name for exercise in module.EXERCISES)
+    for module in (a01, a02, a03)
+}
+
+__all__ = [
+    "ASSIGNMENTS",
+    "EXERCISES",
+    "Case",
+    "Exercise",
+    "Mistake",
+    "Outcome",
+    "Verdict",
+    "check",
+    "format_verdict",
+    "record_forbidden",
+    "run_case",
+    "run_check",
+]
+
+
+def run_check(name: str, obj: Callable, seed: int | None = None) -> Verdict:
+    """All three steps of a check in this process: cases, the learner's calls, the judgement.
+
+    ``seed`` fixes the random cases (tests); None draws fresh ones.
+    """
+    if name not in EXERCISES:
+        known = ", ".join(EXERCISES)
+        raise ValueError(f"no exercise is called {name!r}; the exercises are: {known}")
+    exercise = EXERCISES[name]
+    seed = secrets.randbits(63) if seed is None else seed
+    cases = exercise.make_cases(torch.Generator().manual_seed(seed))
+    outcomes = [run_case(obj, case, exercise.forbidden) for case in cases]
+    return exercise.judge(cases, outcomes)
+
+
+def format_verdict(verdict: Verdict) -> str:
+    """The verdict as the learner reads it: a first line with ✅ or ❌, then the detail."""
+    mark = "✅" if verdict.passed else "❌"
+    text = f"{mark} {verdict.exercise}: {verdict.message}"
+    return f"{text}\n{verdict.detail}" if verdict.detail else text
+
+
+def check(name_or_obj: str | Callable, obj: Callable | None = None) -> None:
+    """Check the learner's function or class; print the verdict, raise AssertionError if wrong."""
+    if obj is None:
+        obj = name_or_obj
+        name = getattr(obj, "__name__", None)
+        if not isinstance(name, str):
+            raise TypeError(f"check() needs a function or class, got {obj!r}")
+    else:
+        name = name_or_obj
+    verdict = run_check(name, obj)
+    print(format_verdict(verdict))
+    if not verdict.passed:
+        raise AssertionError(f"{verdict.exercise}: {verdict.message}")

@@ -1,0 +1,127 @@
+"""The shared check machinery: forbidden built-ins are seen however they are reached, the
+learner's code cannot change the inputs, and check() prints and raises as nbgrader needs."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.functional import scaled_dot_product_attention as sdpa_alias
+
+from attn_course import reference
+from attn_course.checks import ASSIGNMENTS, EXERCISES, check, run_check
+from attn_course.checks.core import Case, record_forbidden, run_case
+
+SOFTMAX_WAYS = {
+    "torch.softmax": lambda s: torch.softmax(s, dim=-1),
+    "Tensor.softmax": lambda s: s.softmax(-1),
+    "F.softmax": lambda s: F.softmax(s, dim=-1),
+    "nn.Softmax": lambda s: nn.Softmax(dim=-1)(s),
+    "log_softmax().exp()": lambda s: F.log_softmax(s, dim=-1).exp(),
+    "torch.special.softmax": lambda s: torch.special.softmax(s, -1),
+    "alias": lambda s: (lambda f: f(s, -1))(torch.nn.functional.softmax),
+}
+
+ATTENTION_WAYS = {
+    "F.scaled_dot_product_attention": lambda q, k, v: F.scaled_dot_product_attention(q, k, v),
+    "from-import alias": lambda q, k, v: sdpa_alias(q, k, v),
+    "torch._C._nn": lambda q, k, v: torch._C._nn.scaled_dot_product_attention(q, k, v),
+    "getattr": lambda q, k, v: getattr(F, "scaled_dot_" + "product_attention")(q, k, v),
+}
+
+
+@pytest.mark.parametrize("way", SOFTMAX_WAYS.values(), ids=SOFTMAX_WAYS.keys())
+def test_every_way_to_a_builtin_softmax_is_recorded(way):
+    with record_forbidden(EXERCISES["softmax"].forbidden) as seen:
+        way(torch.randn(2, 3))
+    assert seen, "a built-in softmax went unnoticed"
+
+
+@pytest.mark.parametrize("way", ATTENTION_WAYS.values(), ids=ATTENTION_WAYS.keys())
+def test_every_way_to_torchs_attention_is_recorded_and_judged_forbidden(way):
+    def scaled_dot_product_attention(query, key, value, mask=None):
+        output = way(query, key, value)
+        return output, output  # the forbidden call alone decides the verdict
+
+    verdict = run_check("scaled_dot_product_attention", scaled_dot_product_attention, seed=0)
+    assert verdict.status == "forbidden"
+    assert "scaled_dot_product_attention" in verdict.detail
+
+
+def test_attention_may_use_torch_softmax_and_softmax_may_not():
+    assert EXERCISES["scaled_dot_product_attention"].forbidden == ("scaled_dot_product",)
+    with record_forbidden(EXERCISES["scaled_dot_product_attention"].forbidden) as seen:
+        torch.softmax(torch.randn(2, 3), dim=-1)
+        reference.scaled_dot_product_attention(*torch.randn(3, 2, 4, 5))
+    assert seen == []
+
+
+def test_the_reference_softmax_uses_no_builtin_softmax():
+    with record_forbidden(EXERCISES["softmax"].forbidden) as seen:
+        reference.softmax(torch.randn(2, 3))
+    assert seen == []
+
+
+def test_run_case_gives_the_learner_copies_of_the_inputs():
+    scores = torch.randn(2, 3)
+    before = scores.clone()
+
+    def softmax(s, dim=-1):
+        s -= s.amax(dim=dim, keepdim=True)  # an in-place slip
+        return s.exp() / s.exp().sum(dim=dim, keepdim=True)
+
+    outcome = run_case(softmax, Case("in place", (scores,)))
+    assert outcome.error is None
+    assert torch.equal(scores, before)
+    assert run_check("softmax", softmax, seed=0).passed
+
+
+def test_run_case_reports_errors_instead_of_raising():
+    outcome = run_case(lambda s: s.no_such_method(), Case("c", (torch.zeros(1),)))
+    assert outcome.error.startswith("AttributeError")
+
+
+def test_check_prints_one_verdict_and_raises_on_failure(capsys):
+    check(reference.softmax)
+    assert capsys.readouterr().out.startswith("✅ softmax: passed all")
+
+    def softmax(scores, dim=-1):
+        return scores.exp() / scores.exp().sum(dim=dim, keepdim=True)
+
+    with pytest.raises(AssertionError, match="no max shift"):
+        check(softmax)
+    printed = capsys.readouterr().out
+    assert printed.startswith("❌ softmax: no max shift")
+    assert "expected:" in printed and "got:" in printed
+    assert "amax" not in printed and "masked_fill" not in printed  # never the reference code
+
+
+def test_check_by_name_and_unimplemented_exercises():
+    def my_scores(query, keys):
+        raise NotImplementedError()
+
+    with pytest.raises(AssertionError, match="not implemented yet"):
+        check("attention_scores", my_scores)
+    with pytest.raises(ValueError, match="no exercise is called"):
+        check(lambda x: x)
+
+
+def test_fresh_cases_differ_from_call_to_call():
+    exercise = EXERCISES["softmax"]
+    first = exercise.make_cases(torch.Generator().manual_seed(1))
+    second = exercise.make_cases(torch.Generator().manual_seed(2))
+    assert not torch.equal(first[1].args[0], second[1].args[0])
+
+
+def test_registry_lists_every_spec_name_once_with_points():
+    assert ASSIGNMENTS == {
+        "01_scores_softmax_context": (
+            "attention_scores", "softmax", "context_vector", "SimpleAttention",
+        ),
+        "02_scaled_dot_product_attention": (
+            "scaled_dot_product_attention", "causal_mask", "padding_mask",
+        ),
+        "03_multi_head_attention": ("split_heads", "merge_heads", "MultiHeadAttention"),
+    }  # fmt: skip
+    for assignment, names in ASSIGNMENTS.items():
+        assert all(EXERCISES[name].assignment == assignment for name in names)
+        assert all(EXERCISES[name].points > 0 for name in names)
