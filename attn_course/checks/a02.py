@@ -231,7 +231,7 @@ def _padding_cases(g: torch.Generator) -> list[Case]:
     random_lengths = torch.randint(1, 7, (3,), generator=g)
     return [
         Case("lengths [3, 1, 4], max_len 5", (torch.tensor([3, 1, 4]), 5)),
-        Case(f"lengths {random_lengths.tolist()}, max_len 6", (random_lengths, 6)),
+        Case("random lengths, max_len 6", (random_lengths, 6)),
         Case("an empty and a full sequence", (torch.tensor([0, 4]), 4)),
         Case("one sequence", (torch.tensor([2]), 3)),
     ]
