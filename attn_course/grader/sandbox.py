@@ -1,0 +1,234 @@
+"""The sandbox: the only process that runs a student's code (one per submission).
+
+It is forked from a zygote that has already imported torch (``zygote.py``), so
+a submission costs a fork instead of a Python start and an ``import torch``. Before it runs
+anything of the student's it confines itself (``confine.py``), forgets the course package
+(``attn_course.reference`` cannot be imported, ``attn_course.checks`` is a stand-in whose
+``check`` does nothing), and sends everything back through ``codec`` (no pickle).
+
+Requests, one at a time, each answered by one reply:
+- ``{"op": "cell", "code": str, "name": str}`` runs one cell of the notebook (already turned
+  into plain Python) in the notebook's namespace; the reply holds ``ok``, ``error`` (the
+  exception in one line, with the line of the cell) and ``output`` (what it printed, capped);
+- ``{"op": "exercise", "name": str, "cases": [Case], "forbidden": [str]}`` looks ``name`` up in
+  the namespace and calls it on each hidden case with the core's ``run_case``; the reply holds
+  ``defined`` and ``outcomes``.
+
+This module must stay light: the zygote imports it, and nothing that imports
+``attn_course.reference`` may be loaded into a sandbox.
+"""
+
+from __future__ import annotations
+
+import importlib.abc
+import importlib.util
+import io
+import os
+import sys
+import traceback
+import types
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+import attn_course
+from attn_course.grader import codec, confine
+
+
+def _load_core() -> types.ModuleType:
+    """``attn_course.checks.core`` loaded on its own: importing it as part of its package would
+    load ``attn_course.checks``, and with it ``attn_course.reference``, into the sandbox."""
+    path = Path(attn_course.__file__).parent / "checks" / "core.py"
+    spec = importlib.util.spec_from_file_location("_attn_course_sandbox_core", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while being defined
+    spec.loader.exec_module(module)
+    return module
+
+
+core = _load_core()
+RECORDS = {"Case": core.Case, "Outcome": core.Outcome}
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one sandbox may use. ``timeout`` is enforced by the grader (it kills the
+    sandbox); the others by the kernel."""
+
+    timeout: float = 30.0
+    memory_mb: int = 4096
+    output_kb: int = 64
+    file_mb: int = 64
+    cpu_seconds: int = 600
+
+
+def serve(read_fd: int, write_fd: int, home: str, limits: Limits) -> None:
+    """Entry point of a sandbox (a fresh fork of the zygote): confine, then answer requests
+    read from ``read_fd`` on ``write_fd`` until the grader closes the channel."""
+    output = _confine(Path(home), limits)
+    namespace = _notebook_namespace()
+    while True:
+        try:
+            request = codec.read_message(read_fd, records=RECORDS)
+        except codec.ProtocolError:
+            os._exit(0)  # the grader is done with this sandbox
+        if request["op"] == "cell":
+            reply = _run_cell(request["code"], request["name"], namespace, output)
+        else:
+            reply = _run_exercise(request, namespace)
+        codec.write_message(write_fd, reply)
+
+
+def _confine(home: Path, limits: Limits) -> _CappedText:
+    os.setsid()  # its own process group: the grader kills the sandbox and all it started
+    confine.die_with_parent()
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):  # output written straight to the file descriptors goes nowhere
+        os.dup2(devnull, fd)
+    os.close(devnull)
+    os.environ.clear()
+    os.environ.update(confine.scrubbed_environment(home))
+    os.chdir(home)
+    torch.set_num_threads(1)
+    confine.set_limits(limits.memory_mb, limits.file_mb, limits.cpu_seconds)
+    confine.restrict_writes([home, Path(os.devnull)])
+    _forget_course_package()
+    output = _CappedText(limits.output_kb * 1024)
+    sys.stdout = sys.stderr = output
+    return output
+
+
+class _CappedText(io.TextIOBase):
+    """A text stream that keeps the first ``cap`` characters written since ``take`` and
+    counts the rest."""
+
+    def __init__(self, cap: int) -> None:
+        self.cap, self.kept, self.dropped = cap, [], 0
+        self.size = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        text = str(text)
+        room = self.cap - self.size
+        if room > 0:
+            self.kept.append(text[:room])
+            self.size += min(room, len(text))
+        self.dropped += max(0, len(text) - max(room, 0))
+        return len(text)
+
+    def take(self) -> str:
+        text = "".join(self.kept)
+        if self.dropped:
+            text += f"\n[... {self.dropped} more characters of output dropped]"
+        self.kept, self.size, self.dropped = [], 0, 0
+        return text
+
+
+class _CourseBlocker(importlib.abc.MetaPathFinder):
+    """Refuses ``attn_course.reference`` and the real checks to code being graded."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name.startswith(("attn_course.reference", "attn_course.checks.")):
+            raise ImportError(f"{name} is not available to code being graded")
+        return None
+
+
+def _forget_course_package() -> None:
+    for name in [name for name in sys.modules if name.split(".")[0] == "attn_course"]:
+        del sys.modules[name]
+    checks = types.ModuleType("attn_course.checks", "Stand-in: checks do nothing while grading.")
+    checks.__path__ = []
+    checks.__getattr__ = _checks_attribute
+    sys.modules["attn_course.checks"] = checks
+    sys.meta_path.insert(0, _CourseBlocker())
+
+
+def _do_nothing(*args: Any, **kwargs: Any) -> None:
+    """``check`` and friends while grading: the grader judges, not the notebook."""
+
+
+def _checks_attribute(name: str) -> Any:
+    if name.startswith("_"):
+        raise AttributeError(name)
+    return _do_nothing
+
+
+def warm_up() -> None:
+    """Run what every sandbox runs once, in the zygote, so that torch's lazy imports (the
+    dispatch modes behind ``record_forbidden``, ``nn.Linear``) are paid once, not per fork."""
+    module = torch.nn.Linear(3, 1)
+    module.load_state_dict({"weight": torch.ones(1, 3), "bias": torch.zeros(1)})
+    case = core.Case("warm-up", (torch.ones(2, 3),))
+    core.run_case(lambda x: module(x).exp().softmax(-1), case, ("softmax", "scaled_dot_product"))
+
+
+class _Shell:
+    """What ``get_ipython()`` returns in a sandbox: magics and shell commands do nothing,
+    except the cell magics that only measure or capture, whose body runs."""
+
+    def __init__(self, namespace: dict) -> None:
+        self.user_ns = namespace
+
+    def run_line_magic(self, name: str, line: str, *args: Any) -> None:
+        return None
+
+    def run_cell_magic(self, name: str, line: str, body: str) -> None:
+        if name in ("time", "capture", "timeit"):
+            exec(compile(body, f"<%%{name}>", "exec"), self.user_ns)
+
+    def system(self, command: str) -> None:
+        return None
+
+    getoutput = system
+
+
+def _notebook_namespace() -> dict:
+    main = types.ModuleType("__main__")
+    namespace = main.__dict__
+    namespace["get_ipython"] = lambda: shell
+    namespace["display"] = _do_nothing
+    shell = _Shell(namespace)
+    sys.modules["__main__"] = main
+    return namespace
+
+
+def _run_cell(code: str, name: str, namespace: dict, output: _CappedText) -> dict:
+    try:
+        exec(compile(code, name, "exec"), namespace)
+        return {"ok": True, "error": None, "output": output.take()}
+    except BaseException as error:  # the student's code may raise anything, SystemExit too
+        return {"ok": False, "error": _describe(error, name), "output": output.take()}
+
+
+def _describe(error: BaseException, cell_name: str) -> str:
+    try:
+        text = f"{type(error).__name__}: {error}"
+    except BaseException:
+        text = type(error).__name__
+    lines = [frame.lineno for frame in traceback.extract_tb(error.__traceback__)
+             if frame.filename == cell_name]
+    if isinstance(error, SyntaxError) and error.filename == cell_name:
+        lines = [error.lineno]
+    where = f"line {lines[-1]}: " if lines else ""
+    return (where + text)[:2000]
+
+
+def _run_exercise(request: dict, namespace: dict) -> dict:
+    if request["name"] not in namespace:
+        return {"defined": False, "outcomes": []}
+    obj = namespace[request["name"]]
+    outcomes = [_outcome(obj, case, request["forbidden"]) for case in request["cases"]]
+    return {"defined": True, "outcomes": outcomes}
+
+
+def _outcome(obj: Any, case: Any, forbidden: list[str]) -> Any:
+    try:
+        outcome = core.run_case(obj, case, tuple(forbidden))
+        codec.encode(outcome)  # fails here, not in the reply, if the output cannot be sent
+        return outcome
+    except BaseException as error:  # SystemExit, an unsendable output, ...
+        return core.Outcome(error=_describe(error, "")[:2000])
