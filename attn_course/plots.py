@@ -233,10 +233,12 @@ def line_chart(
     logx: bool = False,
     logy: bool = False,
     styles: Mapping[str, str] | None = None,
+    ylim: tuple[float, float] | None = None,
 ) -> Figure:
     """Several measured curves over the same x, one legend entry per name (lesson 04).
 
-    ``styles`` maps a series name to a matplotlib format string such as ``"k--"``.
+    ``styles`` maps a series name to a matplotlib format string such as ``"k--"``. With ``logx``
+    the ticks sit at the given x values (base 2 axis), labelled as plain numbers.
     """
     fig = Figure(figsize=(6, 4), layout="constrained")
     ax = fig.subplots()
@@ -246,8 +248,11 @@ def line_chart(
     ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
     if logx:
         ax.set_xscale("log", base=2)
+        ax.set_xticks(_as_tensor(x).tolist(), labels=[f"{v:g}" for v in _as_tensor(x).tolist()])
     if logy:
         ax.set_yscale("log")
+    if ylim is not None:
+        ax.set_ylim(ylim)
     ax.grid(alpha=0.3)
     ax.legend()
     return fig
@@ -368,4 +373,119 @@ def attention_over_sequences(
     ax.set_yticks(range(num_rows), labels=[f"sequence {row}" for row in range(num_rows)])
     ax.set(xlabel="position (cell text: token id)", title=title)
     fig.colorbar(image, ax=ax, label=cbar_label)
+    return fig
+
+
+def positional_encoding_figure(encoding: Values, columns: Sequence[int] = (0, 2, 6, 14)) -> Figure:
+    """A (T, D) positional encoding as a heatmap, and a few of its columns as curves over the
+    position (lesson 10): fast waves in the first columns, slower ones further right.
+    """
+    encoding = _as_tensor(encoding)  # (T, D)
+    fig = Figure(figsize=(11, 3.8), layout="constrained")
+    left, right = fig.subplots(1, 2, width_ratios=(1.1, 1))
+    image = left.imshow(encoding.numpy(), cmap="RdBu_r", vmin=-1, vmax=1, aspect="auto")
+    left.set(xlabel="dimension (column of D)", ylabel="position", title="encoding (T, D)")
+    fig.colorbar(image, ax=left, label="value")
+    for column in columns:
+        right.plot(encoding[:, column].numpy(), label=f"column {column}")
+    right.set(xlabel="position", ylabel="value", title="some columns over the positions")
+    right.legend(loc="lower left", fontsize=8)
+    right.grid(alpha=0.3)
+    return fig
+
+
+def image_attention_figure(
+    images: Values,
+    weights: Values,
+    titles: Sequence[str],
+    *,
+    patch_size: int,
+) -> Figure:
+    """Images (N, H, W) on top, the same images under their patch attention weights below
+    (lesson 11). weights (N, P): one weight per patch, patches in row-major order on the
+    (H / patch_size, W / patch_size) grid; they are drawn as coloured squares over the image.
+    """
+    images, weights = _as_tensor(images), _as_tensor(weights)
+    num_images, height, width = images.shape
+    grid = weights.view(num_images, height // patch_size, width // patch_size)  # (N, H/p, W/p)
+    fig = Figure(figsize=(2.3 * num_images + 0.8, 4.8), layout="constrained")
+    axes = fig.subplots(2, num_images, squeeze=False)
+    extent = (-0.5, width - 0.5, height - 0.5, -0.5)  # the weights cover the image exactly
+    for n in range(num_images):
+        top, bottom = axes[0, n], axes[1, n]
+        top.imshow(images[n].numpy(), cmap="gray", vmin=0, vmax=1)
+        top.set_title(titles[n], fontsize=9)
+        bottom.imshow(images[n].numpy(), cmap="gray", vmin=0, vmax=1)
+        overlay = bottom.imshow(grid[n].numpy(), cmap="magma", vmin=0, vmax=1, alpha=0.6,
+                                extent=extent, interpolation="nearest")
+        for ax in (top, bottom):
+            ax.set_xticks([x - 0.5 for x in range(0, width + 1, patch_size)], labels=[])
+            ax.set_yticks([y - 0.5 for y in range(0, height + 1, patch_size)], labels=[])
+            ax.grid(color="white", alpha=0.3, linewidth=0.8)
+            ax.tick_params(length=0)
+    axes[0, 0].set_ylabel("image")
+    axes[1, 0].set_ylabel("attention over patches")
+    fig.colorbar(overlay, ax=list(axes[1]), label="attention weight", shrink=0.9)
+    return fig
+
+
+def signal_attention_figure(
+    signals: Values,
+    weights: Values,
+    marked: Values,
+    titles: Sequence[str],
+    *,
+    frame_size: int,
+) -> Figure:
+    """Sound clips (N, L) as waveforms, each frame of ``frame_size`` samples shaded by its
+    attention weight (N, F), with the weights as bars underneath; ``marked`` (N, F) frames (the
+    ones that hold the tone) are outlined in red (lesson 11).
+    """
+    signals, weights, marked = _as_tensor(signals), _as_tensor(weights), _as_tensor(marked)
+    num_clips, length = signals.shape
+    num_frames = weights.size(1)
+    fig = Figure(figsize=(10, 2.4 * num_clips), layout="constrained")
+    axes = fig.subplots(2 * num_clips, 1, height_ratios=[2, 1] * num_clips, sharex=True)
+    centres = [(f + 0.5) * frame_size for f in range(num_frames)]
+    for n in range(num_clips):
+        wave, bars = axes[2 * n], axes[2 * n + 1]
+        for f in range(num_frames):
+            wave.axvspan(f * frame_size, (f + 1) * frame_size, color="tab:orange",
+                         alpha=0.8 * float(weights[n, f]), linewidth=0)
+        wave.plot(signals[n].numpy(), color="black", linewidth=0.6)
+        wave.set(title=titles[n], ylabel="sample", xlim=(0, length))
+        colors = ["tab:red" if marked[n, f] else "tab:gray" for f in range(num_frames)]
+        bars.bar(centres, weights[n].numpy(), width=0.8 * frame_size, color=colors)
+        bars.set(ylabel="weight", ylim=(0, 1))
+    axes[-1].set_xlabel("time (samples); red bars: the frames that hold the tone")
+    return fig
+
+
+def scaling_figure(
+    seq_lens: Sequence[int],
+    seconds: Mapping[str, Values],
+    peak_bytes: Mapping[str, Values],
+    *,
+    title: str = "",
+) -> Figure:
+    """Measured time and peak extra memory of several attention versions over growing
+    sequence length T, both on log-log axes (lesson 12). ``seconds`` and ``peak_bytes`` map a
+    version's name to one value per T.
+    """
+    fig = Figure(figsize=(11, 4), layout="constrained")
+    left, right = fig.subplots(1, 2)
+    for name, values in seconds.items():
+        left.plot(seq_lens, [1e3 * s for s in _as_tensor(values).tolist()], "o-", label=name)
+    for name, values in peak_bytes.items():
+        right.plot(seq_lens, [b / 2**20 for b in _as_tensor(values).tolist()], "o-", label=name)
+    left.set(xlabel="sequence length T (= S)", ylabel="time (ms)", title="time per call")
+    right.set(xlabel="sequence length T (= S)", ylabel="peak extra memory (MiB)",
+              title="peak memory allocated during the call")
+    for ax in (left, right):
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend()
+    if title:
+        fig.suptitle(title)
     return fig
