@@ -47,7 +47,7 @@ def _attention_cases(g: torch.Generator) -> list[Case]:
         Case("large scores (inputs ×30)", _qkv(g, 2, T=3, S=4, D=4, Dv=2, scale=30.0)),
         Case("a single key, S=1", _qkv(g, 2, T=3, S=1, D=4, Dv=2)),
         Case("(T, S) mask shared by the batch", batch, {"mask": random_mask(g, 4, 6)}),
-        Case("(B, 1, S) padding mask", batch, {"mask": random_mask(g, 2, 1, 6, keep=0.7)}),
+        Case("(B, 1, S) mask over keys", batch, {"mask": random_mask(g, 2, 1, 6, keep=0.7)}),
         Case("(B, T, S) mask hiding all keys but one", batch, {"mask": one_key_mask(g, 2, 4, 6)}),
         Case(
             "causal mask, T=S=4",
