@@ -27,6 +27,39 @@ def _release(args: argparse.Namespace) -> int:
     return 0
 
 
+def _grade(args: argparse.Namespace) -> int:
+    from attn_course.grader.commands import grade_command
+
+    return grade_command(args.submissions, args.out, args.timeout, args.workers, args.memory_limit)
+
+
+def _check(args: argparse.Namespace) -> int:
+    from attn_course.grader.commands import check_command
+
+    return check_command(args.notebook, args.timeout, args.memory_limit)
+
+
+def _positive(kind: type) -> callable:
+    def parse(text: str) -> int | float:
+        value = kind(text)
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be positive: {text}")
+        return value
+
+    return parse
+
+
+def _add_limits(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--timeout", type=_positive(float), default=30.0, metavar="SECONDS",
+        help="time limit per cell and per exercise's hidden cases (default 30)",
+    )
+    parser.add_argument(
+        "--memory-limit", type=_positive(int), default=4096, metavar="MB",
+        help="memory a submission may allocate beyond the grader's runtime (default 4096)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="attn-course", description="A PyTorch course on attention mechanisms."
@@ -45,6 +78,22 @@ def build_parser() -> argparse.ArgumentParser:
     release.add_argument("--solutions", default="solutions", help="source folder (solutions)")
     release.add_argument("--exercises", default="exercises", help="target folder (exercises)")
     release.set_defaults(func=_release)
+
+    grade = commands.add_parser(
+        "grade", help="grade submitted notebooks in sandboxes; write grades.csv, .json, feedback"
+    )
+    grade.add_argument("submissions", nargs="+", metavar="SUBMISSION",
+                       help=".ipynb files or folders of them")
+    grade.add_argument("--out", default="grades", metavar="DIR", help="report folder (grades)")
+    grade.add_argument("--workers", type=_positive(int), default=None, metavar="N",
+                       help="submissions graded at once (default: all cores)")
+    _add_limits(grade)
+    grade.set_defaults(func=_grade)
+
+    check = commands.add_parser("check", help="grade your own notebook and print the verdicts")
+    check.add_argument("notebook", metavar="NOTEBOOK", help="your .ipynb")
+    _add_limits(check)
+    check.set_defaults(func=_check)
 
     return parser
 

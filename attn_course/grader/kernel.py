@@ -92,6 +92,10 @@ class Zygote:
                 raise SandboxDied("the zygote did not fork a sandbox")
             return self._pids.pop()
 
+    @property
+    def alive(self) -> bool:
+        return self._alive
+
     def exit_code(self, pid: int, timeout: float) -> int | None:
         """The exit code of sandbox ``pid`` (negative: the signal that killed it), or None if
         it has not exited within ``timeout`` seconds."""

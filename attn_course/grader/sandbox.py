@@ -209,8 +209,11 @@ def _describe(error: BaseException, cell_name: str) -> str:
         text = f"{type(error).__name__}: {error}"
     except BaseException:
         text = type(error).__name__
-    lines = [frame.lineno for frame in traceback.extract_tb(error.__traceback__)
-             if frame.filename == cell_name]
+    lines = [
+        frame.lineno
+        for frame in traceback.extract_tb(error.__traceback__)
+        if frame.filename == cell_name
+    ]
     if isinstance(error, SyntaxError) and error.filename == cell_name:
         lines = [error.lineno]
     where = f"line {lines[-1]}: " if lines else ""

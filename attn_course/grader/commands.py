@@ -1,0 +1,48 @@
+"""``attn-course grade`` and ``attn-course check``: the pipeline plus progress and printing."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from tqdm import tqdm
+
+from attn_course.grader.pipeline import find_notebooks, grade
+from attn_course.grader.report import table, write_reports
+from attn_course.grader.sandbox import Limits
+
+
+def grade_command(
+    submissions: Sequence[str],
+    out: str,
+    timeout: float,
+    workers: int | None,
+    memory_limit: int,
+) -> int:
+    """Grade a batch and write the reports; 0 once graded, 2 if a path does not exist."""
+    try:
+        count = len(find_notebooks(submissions))
+    except FileNotFoundError as error:
+        print(f"attn-course grade: error: {error}", file=sys.stderr)
+        return 2
+    limits = Limits(timeout=timeout, memory_mb=memory_limit)
+    with tqdm(total=count, unit="notebook", disable=not sys.stderr.isatty()) as bar:
+        batch = grade(submissions, limits, workers=workers, progress=bar.update)
+    paths = write_reports(batch, Path(out))
+    points = sum(s.points for s in batch.submissions)
+    max_points = sum(s.max_points for s in batch.submissions)
+    print(f"graded {len(batch.submissions)} submissions: {points:g} / {max_points:g} points")
+    print(f"wrote {paths['csv']}, {paths['json']} and {paths['feedback']}/")
+    return 0
+
+
+def check_command(notebook: str, timeout: float, memory_limit: int) -> int:
+    """Grade one notebook and print its verdicts as a table; 0 once graded."""
+    path = Path(notebook)
+    if not path.is_file():
+        print(f"attn-course check: error: no such notebook: {path}", file=sys.stderr)
+        return 2
+    batch = grade([path], Limits(timeout=timeout, memory_mb=memory_limit), workers=1)
+    print(table(batch.submissions[0]))
+    return 0

@@ -1,0 +1,121 @@
+"""Stage 1: read and validate a submission, then prepare the code the sandbox will run.
+
+Preparing follows nbgrader: cells the assignment's source locks are restored from the source
+(whatever the student did to them) and put back if deleted; grade cells, which call the learner
+checks, are not run (the grader judges on its own hidden cases); every other code cell runs, in
+the student's order. Magics and shell lines become plain Python calls of ``get_ipython()``.
+"""
+
+from __future__ import annotations
+
+import ast
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+from IPython.core.inputtransformer2 import TransformerManager
+
+from attn_course.grader.catalog import Assignment
+from attn_course.grader.kernel import CellCode
+
+MAX_NOTEBOOK_BYTES = 32 << 20
+
+
+class InvalidSubmission(Exception):
+    """The file cannot be graded at all (not a notebook, or not of a known assignment)."""
+
+
+@dataclass(frozen=True)
+class Submission:
+    """A submission ready to run: ``cells`` are the code cells to execute, in order."""
+
+    name: str
+    path: Path
+    assignment: Assignment
+    cells: tuple[CellCode, ...]
+
+    def trees(self) -> list[ast.Module]:
+        """The parsed cells (a cell that does not parse is left out)."""
+        parsed = []
+        for cell in self.cells:
+            try:
+                parsed.append(ast.parse(cell.code))
+            except (SyntaxError, ValueError):
+                continue
+        return parsed
+
+
+def read(path: Path) -> nbformat.NotebookNode:
+    """The notebook at ``path``, validated against the nbformat schema."""
+    try:
+        if path.stat().st_size > MAX_NOTEBOOK_BYTES:
+            raise InvalidSubmission(f"larger than {MAX_NOTEBOOK_BYTES >> 20} MB")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # old notebooks warn about missing cell ids
+            notebook = nbformat.reads(path.read_text(encoding="utf-8"), as_version=4)
+            nbformat.validate(notebook)
+    except InvalidSubmission:
+        raise
+    except Exception as error:  # JSON, encoding, schema: any of them makes it unreadable
+        message = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        raise InvalidSubmission(
+            f"not a valid notebook: {type(error).__name__}: {message}"
+        ) from None
+    return notebook
+
+
+def assignment_of(
+    notebook: nbformat.NotebookNode, path: Path, assignments: dict[str, Assignment]
+) -> Assignment:
+    """The assignment named in the notebook's metadata (``attn_course.assignment``)."""
+    meta = notebook.metadata.get("attn_course", {})
+    name = meta.get("assignment") if isinstance(meta, dict) else None
+    if name is None and path.stem in assignments:
+        name = path.stem  # metadata lost (e.g. copied into a new notebook): trust the file name
+    if name not in assignments:
+        known = ", ".join(assignments)
+        if name is None:
+            raise InvalidSubmission(f"the notebook does not name its assignment (known: {known})")
+        raise InvalidSubmission(f"unknown assignment {name!r} (known: {known})")
+    return assignments[name]
+
+
+def prepare(
+    notebook: nbformat.NotebookNode, name: str, path: Path, assignment: Assignment
+) -> Submission:
+    """The code cells to run: locked cells restored, grade cells left out."""
+    grade_ids = [_grade_id(cell) for cell in notebook.cells]
+    present = set(grade_ids)
+    cells: list[tuple[str | None, str]] = []  # (grade_id, source)
+    for cell, grade_id in zip(notebook.cells, grade_ids, strict=True):
+        if cell.cell_type != "code":
+            continue
+        locked = assignment.locked(grade_id)
+        cells.append((grade_id, locked.source if locked else cell.source))
+    for position, source_cell in enumerate(assignment.cells):
+        if source_cell.kind == "locked" and source_cell.grade_id not in present:
+            later = {cell.grade_id for cell in assignment.cells[position + 1 :]}
+            at = next((i for i, (gid, _) in enumerate(cells) if gid in later), len(cells))
+            cells.insert(at, (source_cell.grade_id, source_cell.source))
+    grade_cells = {cell.grade_id for cell in assignment.cells if cell.kind == "grade"}
+    code = [
+        CellCode(index, grade_id, python(source))
+        for index, (grade_id, source) in enumerate(cells, start=1)
+        if grade_id not in grade_cells
+    ]
+    return Submission(name, path, assignment, tuple(code))
+
+
+def _grade_id(cell: nbformat.NotebookNode) -> str | None:
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    grade_id = meta.get("grade_id") if isinstance(meta, dict) else None
+    return grade_id if isinstance(grade_id, str) else None
+
+
+def python(source: str) -> str:
+    """A cell's source as plain Python (IPython's own transformation of magics)."""
+    try:
+        return TransformerManager().transform_cell(source)
+    except Exception:  # let the sandbox report the SyntaxError, with its line
+        return source
