@@ -40,7 +40,8 @@ def temperature_explorer(scores: torch.Tensor, key_labels: Sequence[str]) -> wid
     temperatures = torch.logspace(-1, 1, 41)  # (N,) from 0.1 to 10
     weights_by_temperature = softmax(scores / temperatures[:, None], dim=-1)  # (N, S)
     slider = widgets.FloatSlider(
-        value=1.0, min=0.1, max=5.0, step=0.1, description="temperature", readout_format=".1f"
+        value=1.0, min=0.1, max=5.0, step=0.1, description="temperature", readout_format=".1f",
+        style={"description_width": "initial"},  # the default width cuts "temperature" short
     )
     text = widgets.HTML()
     output = widgets.Output()
