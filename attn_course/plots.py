@@ -489,3 +489,31 @@ def scaling_figure(
     if title:
         fig.suptitle(title)
     return fig
+
+
+def head_heatmaps(
+    weights: Values,
+    x_labels: Sequence[str] | None = None,
+    y_labels: Sequence[str] | None = None,
+    *,
+    ncols: int = 2,
+    annotate: bool = True,
+    panel_size: tuple[float, float] = (3.6, 3.0),
+) -> Figure:
+    """One heatmap per head of (H, T, S) weights, in a grid ``ncols`` wide on one colour scale
+    from 0 to 1 (lesson 07)."""
+    weights = _as_tensor(weights)
+    num_heads = weights.size(0)
+    nrows = -(-num_heads // ncols)  # ceiling division
+    fig = Figure(figsize=(panel_size[0] * ncols + 1.0, panel_size[1] * nrows), layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False)
+    for head, ax in enumerate(axes.flat):
+        if head >= num_heads:
+            ax.set_visible(False)
+            continue
+        image = _draw_heatmap(ax, weights[head], x_labels, y_labels, annotate, 0.0, 1.0, "viridis")
+        ax.set_title(f"head {head}")
+        ax.set(xlabel="key" if head // ncols == nrows - 1 else "",
+               ylabel="query" if head % ncols == 0 else "")
+    fig.colorbar(image, ax=axes.ravel().tolist(), label="attention weight")
+    return fig

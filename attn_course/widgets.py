@@ -109,7 +109,10 @@ def mask_explorer(scores: torch.Tensor, token_labels: Sequence[str]) -> widgets.
     (``plots.heatmap_grid``). Children: a row with the slider and the checkbox, figure output.
     """
     seq_len = scores.size(-1)
-    length = widgets.IntSlider(value=seq_len, min=1, max=seq_len, description="real tokens")
+    length = widgets.IntSlider(
+        value=seq_len, min=1, max=seq_len, description="real tokens",
+        style={"description_width": "initial"},  # the default width cuts the label short
+    )
     causal = widgets.Checkbox(value=False, description="causal mask")
     output = widgets.Output()
 

@@ -57,3 +57,16 @@ def test_attention_over_sequences_frames_exactly_the_marked_positions():
     assert [text.get_text() for text in ax.texts] == [str(t) for t in tokens.flatten().tolist()]
     torch.testing.assert_close(torch.as_tensor(ax.images[0].get_array()), weights)
     assert ax.get_title() == "after training"
+
+
+@pytest.mark.parametrize(("num_heads", "visible"), [(4, 4), (3, 3)])
+def test_head_heatmaps_draws_one_titled_panel_per_head(num_heads, visible):
+    weights = torch.softmax(torch.randn(num_heads, 6, 6), dim=-1)
+    fig = plots.head_heatmaps(weights, TOKENS, TOKENS)
+    assert isinstance(fig, Figure)
+    panels = [ax for ax in fig.axes if ax.get_visible() and ax.images]
+    assert len(panels) == visible
+    assert [ax.get_title() for ax in panels] == [f"head {h}" for h in range(num_heads)]
+    for head, ax in enumerate(panels):
+        torch.testing.assert_close(torch.as_tensor(ax.images[0].get_array()), weights[head])
+        assert [label.get_text() for label in ax.get_xticklabels()] == TOKENS
