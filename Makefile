@@ -35,6 +35,7 @@ chromium:
 	@command -v chromium >/dev/null 2>&1 || bash .ci/install-chromium || echo "chromium unavailable: browser tests will be skipped"
 
 test: $(STAMP) chromium lint
+	$(BIN)/attn-course release --check
 	$(BIN)/python -m pytest -n auto
 
 # Re-execute notebooks top to bottom in a fresh kernel and store their outputs (for nbval).
