@@ -1,5 +1,9 @@
 """Measuring the time and the peak memory of one call on the CPU (lesson 12, benchmarks/).
 
+``measure_attention`` compares three ways to compute attention at one sequence length: the
+naive reference (which builds the (T, S) weights), the tiled version of lesson 12, and
+PyTorch's fused ``F.scaled_dot_product_attention``.
+
 Peak memory is read from PyTorch's own profiler: with ``profile_memory=True`` it records every
 allocation and release made by PyTorch's CPU allocator, with its size and time. Replaying
 those events in time order gives the bytes held at each moment; the peak of that running
@@ -12,9 +16,14 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
+import torch
+import torch.nn.functional as F
 from torch.profiler import ProfilerActivity, profile
+
+from attn_course.reference import scaled_dot_product_attention, tiled_attention
 
 
 @contextmanager
@@ -68,3 +77,41 @@ def time_call(fn: Callable[[], Any], repeats: int = 5, warmup: int = 1) -> float
         fn()
         times.append(time.perf_counter() - start)
     return min(times)
+
+
+@dataclass(frozen=True)
+class AttentionCost:
+    """Time (fastest of the repeats, seconds) and peak extra memory (bytes) of each attention
+    version at one sequence length, keyed by the version's name."""
+
+    seq_len: int
+    seconds: dict[str, float]
+    peak_bytes: dict[str, int]
+
+
+def attention_versions(block_size: int = 256) -> dict[str, Callable[..., Any]]:
+    """The versions compared in lesson 12: name -> function(query, key, value)."""
+    return {
+        "naive": scaled_dot_product_attention,  # returns (output, weights), as the course's
+        "tiled": lambda q, k, v: tiled_attention(q, k, v, block_size=block_size),
+        "F.sdpa": F.scaled_dot_product_attention,
+    }
+
+
+def measure_attention(
+    seq_len: int, head_dim: int = 64, *, block_size: int = 256, repeats: int = 3, seed: int = 0
+) -> AttentionCost:
+    """Time and peak memory of every ``attention_versions`` entry on self-attention inputs of
+    shape (B, H, T, Dh) = (1, 1, seq_len, head_dim), float32 (lesson 12).
+
+    Each version is timed with ``time_call`` (one warm-up run, then the fastest of ``repeats``)
+    and measured once more, separately, with ``peak_memory_bytes`` (the profiler slows a call
+    down, so it never runs during the timing).
+    """
+    g = torch.Generator().manual_seed(seed)
+    q, k, v = (torch.randn(1, 1, seq_len, head_dim, generator=g) for _ in range(3))  # (B, H, T, Dh)
+    seconds, peak_bytes = {}, {}
+    for name, attend in attention_versions(block_size).items():
+        seconds[name] = time_call(lambda attend=attend: attend(q, k, v), repeats=repeats)
+        peak_bytes[name] = peak_memory_bytes(lambda attend=attend: attend(q, k, v))
+    return AttentionCost(seq_len, seconds, peak_bytes)

@@ -11,6 +11,7 @@ from functools import partial
 import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.image import AxesImage
 from matplotlib.patches import Rectangle
 
 Values = torch.Tensor | Sequence[float]
@@ -29,7 +30,7 @@ def _draw_heatmap(
     vmin: float | None,
     vmax: float | None,
     cmap: str,
-):
+) -> AxesImage:
     image = ax.imshow(weights.numpy(), cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto")
     if x_labels is not None:
         ax.set_xticks(range(len(x_labels)), labels=list(x_labels), rotation=45, ha="right")
@@ -198,7 +199,8 @@ def kernel_regression_figure(
         w = _as_tensor(query_weights)
         points = ax.scatter(x_train, y_train, s=10 + 300 * (w / w.max()).numpy(), c=w.numpy(),
                             cmap="Blues", edgecolors="tab:blue", label="training data")
-        fig.colorbar(points, ax=ax, label=f"weight for query x = {query:.2f}")
+        at = "" if query is None else f" x = {query:.2f}"
+        fig.colorbar(points, ax=ax, label=f"weight for the query{at}")
     if query is not None:
         ax.axvline(query, color="tab:green", linewidth=1, label=f"query x = {query:.2f}")
     if query_estimate is not None:
@@ -484,7 +486,9 @@ def scaling_figure(
     for ax in (left, right):
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
-        ax.grid(alpha=0.3, which="both")
+        ax.set_xticks(list(seq_lens), labels=[str(t) for t in seq_lens])
+        ax.minorticks_off()
+        ax.grid(alpha=0.3)
         ax.legend()
     if title:
         fig.suptitle(title)

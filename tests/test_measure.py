@@ -1,6 +1,6 @@
 import torch
 
-from attn_course.measure import peak_memory_bytes, time_call
+from attn_course.measure import measure_attention, peak_memory_bytes, time_call
 
 
 def test_peak_memory_sees_a_torch_allocation():
@@ -30,3 +30,12 @@ def test_time_call_returns_the_fastest_run():
     calls = []
     seconds = time_call(lambda: calls.append(1), repeats=4, warmup=2)
     assert len(calls) == 6 and 0 <= seconds < 0.1
+
+
+def test_measure_attention_reports_every_version():
+    cost = measure_attention(128, head_dim=16, block_size=32, repeats=1)
+    assert cost.seq_len == 128
+    assert set(cost.seconds) == set(cost.peak_bytes) == {"naive", "tiled", "F.sdpa"}
+    assert all(seconds > 0 for seconds in cost.seconds.values())
+    assert cost.peak_bytes["naive"] >= 2 * 128 * 128 * 4  # scores and weights, float32
+    assert cost.peak_bytes["tiled"] < 128 * 128 * 4  # less than one (T, S) matrix

@@ -1,0 +1,93 @@
+"""Time and peak memory of naive, tiled and fused attention over growing T, on the CPU.
+
+    .venv/bin/python benchmarks/efficient_attention.py            # T = 512 ... 8192
+    .venv/bin/python benchmarks/efficient_attention.py --seq-lens 256 1024 --plot /tmp/cost.png
+
+Inputs: self-attention, (B, H, T, Dh) = (1, 1, T, 64), float32. Versions: "naive" is the
+course's reference ``scaled_dot_product_attention`` (it builds the (T, S) scores and weights),
+"tiled" is ``tiled_attention`` from lesson 12 (key blocks of --block-size), "F.sdpa" is
+PyTorch's fused ``F.scaled_dot_product_attention``.
+
+Method (see ``attn_course.measure``): time = the fastest of --repeats calls after one warm-up;
+peak memory = the peak of PyTorch's CPU allocations during one more call, replayed from
+``torch.profiler`` with ``profile_memory=True`` (inputs made before the call are not counted).
+On a machine shared with other work, times vary from run to run; memory does not (except
+F.sdpa's, which keeps a scratch buffer per thread).
+
+The lesson's targets, checked at the largest T: tiled peak memory <= 10% of naive's, tiled
+time <= 2x F.sdpa's. The exit status is 1 when a target is missed.
+"""
+
+import argparse
+import sys
+
+import torch
+
+from attn_course import plots
+from attn_course.measure import measure_attention
+
+MEMORY_TARGET = 0.10  # tiled peak memory / naive peak memory
+TIME_TARGET = 2.0  # tiled time / F.sdpa time
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seq-lens", type=int, nargs="+", default=[512, 1024, 2048, 4096, 8192])
+    parser.add_argument("--head-dim", type=int, default=64)
+    parser.add_argument("--block-size", type=int, default=256)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--plot", help="also save the figure of lesson 12 to this PNG file")
+    args = parser.parse_args(argv)
+
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
+        f"(B, H, T, Dh) = (1, 1, T, {args.head_dim}), float32, block size {args.block_size}"
+    )
+    print(
+        "| T | naive ms | tiled ms | F.sdpa ms | naive MiB | tiled MiB | F.sdpa MiB "
+        "| tiled/naive memory | tiled/F.sdpa time |"
+    )
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    costs = []
+    for seq_len in args.seq_lens:
+        cost = measure_attention(
+            seq_len, args.head_dim, block_size=args.block_size, repeats=args.repeats
+        )
+        costs.append(cost)
+        ms = {name: 1e3 * seconds for name, seconds in cost.seconds.items()}
+        mib = {name: nbytes / 2**20 for name, nbytes in cost.peak_bytes.items()}
+        print(
+            f"| {seq_len} | {ms['naive']:.1f} | {ms['tiled']:.1f} | {ms['F.sdpa']:.1f} "
+            f"| {mib['naive']:.1f} | {mib['tiled']:.1f} | {mib['F.sdpa']:.1f} "
+            f"| {mib['tiled'] / mib['naive']:.3f} | {ms['tiled'] / ms['F.sdpa']:.2f} |",
+            flush=True,
+        )
+
+    last = costs[-1]
+    memory_ratio = last.peak_bytes["tiled"] / last.peak_bytes["naive"]
+    time_ratio = last.seconds["tiled"] / last.seconds["F.sdpa"]
+    memory_ok, time_ok = memory_ratio <= MEMORY_TARGET, time_ratio <= TIME_TARGET
+    print(
+        f"T = {last.seq_len}: tiled memory {memory_ratio:.1%} of naive "
+        f"(target <= {MEMORY_TARGET:.0%}): {'met' if memory_ok else 'MISSED'}"
+    )
+    print(
+        f"T = {last.seq_len}: tiled time {time_ratio:.2f}x F.sdpa "
+        f"(target <= {TIME_TARGET:.0f}x): {'met' if time_ok else 'MISSED'}"
+    )
+
+    if args.plot:
+        seq_lens = [cost.seq_len for cost in costs]
+        names = list(last.seconds)
+        figure = plots.scaling_figure(
+            seq_lens,
+            {name: [cost.seconds[name] for cost in costs] for name in names},
+            {name: [cost.peak_bytes[name] for cost in costs] for name in names},
+        )
+        figure.savefig(args.plot, dpi=100)
+        print(f"figure saved to {args.plot}")
+    return 0 if memory_ok and time_ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
