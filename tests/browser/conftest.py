@@ -66,7 +66,8 @@ CELLS_DONE_JS = """([indices, before]) => {
 
 # What the page shows for each output of each cell: static images (outside widgets), rendered
 # widgets (with the controls in them), error/stderr text, and text that stands in for a picture
-# or a widget that did not render.
+# or a widget that did not render. textContent, not innerText: JupyterLab skips rendering cells
+# out of view (content-visibility), and their innerText is empty.
 OUTPUTS_JS = """() => {
     const panel = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden)');
     return [...panel.querySelectorAll('.jp-Cell')].map(cell => {
@@ -83,8 +84,8 @@ OUTPUTS_JS = """() => {
                 + ' .widget-button, .widget-radio, .widget-text, .widget-select').length),
             errors: outputs
                 .filter(o => o.dataset.mimeType === 'application/vnd.jupyter.stderr')
-                .map(o => o.innerText.slice(0, 2000)),
-            texts: outputs.map(o => o.innerText),
+                .map(o => o.textContent.slice(0, 2000)),
+            texts: outputs.map(o => o.textContent),
         };
     });
 }"""
@@ -93,8 +94,17 @@ OUTPUTS_JS = """() => {
 WIDGET_STATE_JS = """(widget) => JSON.stringify({
     images: [...widget.querySelectorAll('img')].map(img => img.src),
     texts: [...widget.querySelectorAll('.widget-output, .widget-html, .widget-label')]
-        .map(e => e.innerText),
+        .map(e => e.textContent),
 })"""
+
+
+# The height of the whole window if it showed the open notebook top to bottom (scrolled to top).
+NOTEBOOK_HEIGHT_JS = """() => {
+    const scroller = document.querySelector(
+        '.jp-NotebookPanel:not(.lm-mod-hidden) .jp-WindowedPanel-outer');
+    scroller.scrollTop = 0;
+    return scroller.scrollHeight + window.innerHeight - scroller.clientHeight;
+}"""
 
 
 @dataclass(frozen=True)
@@ -214,12 +224,14 @@ class Lab:
         self.screenshots = screenshots
         self.test = test
         self.workspace = secrets.token_hex(4)  # a fresh JupyterLab layout: only this notebook
+        self.cell_counts: dict[str, int] = {}
 
     def add(self, relative: str, notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
         """Put a cleared copy of ``notebook`` at ``relative`` in the served folder."""
         path = self.server.root / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         nbformat.write(cleared(notebook), path)
+        self.cell_counts[relative] = len(notebook.cells)
         return notebook
 
     def add_from_course(self, relative: str) -> nbformat.NotebookNode:
@@ -229,12 +241,13 @@ class Lab:
 
     # -- driving ------------------------------------------------------------------------------
     def open(self, relative: str) -> None:
-        """Open the notebook in a workspace of its own and wait until its kernel is idle."""
+        """Open a notebook put there by ``add``, in a workspace of its own, and wait until all
+        its cells are on the page and its kernel is idle."""
         self.page.goto(
             f"{self.server.url}/lab/workspaces/{self.workspace}/tree/{relative}"
             f"?token={self.server.token}"
         )
-        expect(self.cells.first).to_be_visible()
+        expect(self.cells).to_have_count(self.cell_counts[relative])
         self.page.wait_for_function(KERNEL_IDLE_JS, timeout=RUN_ALL_S * 1000)
 
     @property
@@ -279,13 +292,12 @@ class Lab:
         self.page.keyboard.insert_text(source)
         expect(editor).to_contain_text(source.strip().splitlines()[0])
 
-    def run_cells(self, indices: list[int]) -> None:
-        """Run the given consecutive cells with Shift+Enter, starting in the first one."""
+    def run_cell(self, index: int) -> None:
+        """Click into cell ``index``, press Shift+Enter and wait until it ran."""
         before = self.prompts()
-        self.cells.nth(indices[0]).locator(".jp-InputArea-editor").click()
-        for _ in indices:
-            self.page.keyboard.press("Shift+Enter")
-        self._wait_for_cells(indices, before)
+        self.cells.nth(index).locator(".jp-InputArea-editor").click()
+        self.page.keyboard.press("Shift+Enter")
+        self._wait_for_cells([index], before)
 
     def outputs(self) -> list[dict]:
         """Per cell: loaded image sizes, controls per widget, error texts, all output texts."""
@@ -340,22 +352,35 @@ class Lab:
                 f"moving {control} changed nothing in {WIDGET_UPDATE_S} s; the widget shows:\n"
                 + widget.inner_text()
             ) from None
-        self.page.wait_for_function(KERNEL_IDLE_JS, timeout=WIDGET_UPDATE_S * 1000)
-        return json.loads(before), json.loads(widget.evaluate(WIDGET_STATE_JS))
+        return json.loads(before), json.loads(self.settled(widget))
+
+    def settled(self, widget: Locator) -> str:
+        """What ``widget`` shows once the kernel is idle and it stayed the same for a second
+        (each arrow key press is a separate update that the kernel redraws in turn)."""
+        deadline = time.monotonic() + WIDGET_UPDATE_S
+        state = None
+        while time.monotonic() < deadline:
+            self.page.wait_for_function(KERNEL_IDLE_JS, timeout=WIDGET_UPDATE_S * 1000)
+            previous, state = state, widget.evaluate(WIDGET_STATE_JS)
+            if state == previous:
+                return state
+            self.page.wait_for_timeout(1000)
+        raise AssertionError(f"the widget kept changing for {WIDGET_UPDATE_S} s")
 
     def screenshot(self, name: str, full: bool = False) -> Path:
         """Save what is on screen as ``name``.png; ``full`` grows the window to show the whole
         notebook (up to ``TALLEST_SCREENSHOT`` pixels) and then restores it."""
         path = self.screenshots / f"{name}.png"
         if full:
-            height = self.page.evaluate(
-                "() => document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden)"
-                " .jp-WindowedPanel-outer').scrollHeight"
-            )
-            self.page.set_viewport_size(
-                {"width": VIEWPORT["width"], "height": min(height + 200, TALLEST_SCREENSHOT)}
-            )
-            self.page.wait_for_timeout(500)  # let JupyterLab lay out the taller window
+            # Cells off screen have estimated heights until shown: grow until the height holds.
+            height = 0
+            for _ in range(5):
+                previous, height = height, self.page.evaluate(NOTEBOOK_HEIGHT_JS)
+                if height == previous:
+                    break
+                size = {"width": VIEWPORT["width"], "height": min(height, TALLEST_SCREENSHOT)}
+                self.page.set_viewport_size(size)
+                self.page.wait_for_timeout(500)
         self.page.screenshot(path=path)
         if full:
             self.page.set_viewport_size(VIEWPORT)

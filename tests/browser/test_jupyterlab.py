@@ -13,6 +13,8 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
+from attn_course.lab import course_root
+
 pytestmark = pytest.mark.browser
 
 KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
@@ -24,9 +26,11 @@ WIDGET = "application/vnd.jupyter.widget-view+json"
 # controls (its figure or its text).
 WIDGET_LESSONS = [
     pytest.param("notebooks/02_softmax.ipynb", 0, [".widget-slider"], id="02_softmax"),
+    pytest.param("notebooks/03_context_vectors.ipynb", 0, [".widget-slider"], id="03_context"),
     pytest.param(
         "notebooks/05_masks.ipynb", 0, [".widget-slider", ".widget-checkbox"], id="05_masks"
     ),
+    pytest.param("notebooks/07_multi_head_attention.ipynb", 0, [".widget-slider"], id="07_heads"),
 ]
 
 
@@ -60,9 +64,8 @@ def problems(shown: list[dict], expected: list[tuple[int, int]]) -> list[str]:
     return found
 
 
-def run_all_and_check(lab, relative: str, expected: list[tuple[int, int]]) -> list[dict]:
-    lab.open(relative)
-    lab.run_all()
+def checked_outputs(lab, expected: list[tuple[int, int]]) -> list[dict]:
+    """What the page shows, asserting that a learner would find nothing wrong on it."""
     shown = lab.outputs()
     assert problems(shown, expected) == []
     return shown
@@ -93,7 +96,9 @@ def explorer_notebook() -> nbformat.NotebookNode:
 def test_a_figure_and_a_slider_render_and_the_slider_redraws(lab):
     lab.add("explorer_renders.ipynb", explorer_notebook())
     expected = [(0, 0), (0, 0), (1, 0), (0, 1)]
-    shown = run_all_and_check(lab, "explorer_renders.ipynb", expected)
+    lab.open("explorer_renders.ipynb")
+    lab.run_all()
+    shown = checked_outputs(lab, expected)
     assert shown[3]["widgets"] == [1], "the temperature explorer has one control, its slider"
 
     widget = lab.widget(0)
@@ -135,7 +140,9 @@ def test_lesson_runs_in_jupyterlab_and_its_widget_responds(lab, relative, widget
     stored = lab.add_from_course(relative)
     expected = stored_counts(stored)
     assert sum(figures for figures, _ in expected) >= 1, "every lesson shows a picture"
-    run_all_and_check(lab, relative, expected)
+    lab.open(relative)
+    lab.run_all()
+    checked_outputs(lab, expected)
     name = relative.rsplit("/", 1)[-1].removesuffix(".ipynb")
     lab.screenshot(f"{name}-all", full=True)
 
@@ -145,3 +152,58 @@ def test_lesson_runs_in_jupyterlab_and_its_widget_responds(lab, relative, widget
     assert problems(lab.outputs(), expected) == [], "moving a control broke something"
     widget.scroll_into_view_if_needed()
     lab.screenshot(f"{name}-widget")
+
+
+EXERCISE = "exercises/01_scores_softmax_context.ipynb"
+SOLUTION = "solutions/01_scores_softmax_context.ipynb"
+# Assignment 01's softmax without the max shift: exp overflows for scores of 1e4.
+SOFTMAX_WITHOUT_MAX_SHIFT = """\
+def softmax(scores: torch.Tensor, dim: int = -1) -> torch.Tensor:
+    exp = scores.exp()
+    return exp / exp.sum(dim=dim, keepdim=True)
+"""
+
+
+def cell_index(notebook: nbformat.NotebookNode, grade_id: str) -> int:
+    ids = [cell.metadata.get("nbgrader", {}).get("grade_id") for cell in notebook.cells]
+    return ids.index(grade_id)
+
+
+def learner_code(solution_source: str) -> str:
+    """A model solution as a learner would type it: without nbgrader's solution markers."""
+    lines = solution_source.splitlines()
+    return "\n".join(line for line in lines if "### BEGIN SOLUTION" not in line
+                      and "### END SOLUTION" not in line)  # fmt: skip
+
+
+def test_exercise_checks_say_passed_for_right_code_and_name_the_mistake_in_wrong_code(lab):
+    exercise = lab.add_from_course(EXERCISE)
+    solutions = nbformat.read(course_root() / SOLUTION, as_version=4)
+    names = [
+        cell.metadata.nbgrader.grade_id
+        for cell in exercise.cells
+        if cell.metadata.get("nbgrader", {}).get("solution")
+    ]
+    assert names == ["attention_scores", "softmax", "context_vector", "SimpleAttention"]
+
+    lab.open(EXERCISE)
+    for name in names:
+        solution = solutions.cells[cell_index(solutions, name)].source
+        lab.replace_source(cell_index(exercise, name), learner_code(solution))
+    lab.run_all()
+    shown = checked_outputs(lab, [(0, 0)] * len(exercise.cells))  # assignment 01 draws nothing
+    for name in names:
+        verdict = shown[cell_index(exercise, f"check_{name}")]["texts"]
+        assert verdict and verdict[0].startswith(f"✅ {name}"), (name, verdict)
+    lab.screenshot("exercise-01-passed", full=True)
+
+    softmax_cell = cell_index(exercise, "softmax")
+    check_cell = cell_index(exercise, "check_softmax")
+    lab.replace_source(softmax_cell, SOFTMAX_WITHOUT_MAX_SHIFT)
+    lab.run_cell(softmax_cell)
+    lab.run_cell(check_cell)
+    shown = lab.outputs()[check_cell]
+    assert shown["texts"][0].startswith("❌ softmax: no max shift"), shown["texts"]
+    assert "AssertionError" in shown["errors"][0], "a failed check makes its cell fail"
+    lab.cells.nth(check_cell).scroll_into_view_if_needed()
+    lab.screenshot("exercise-01-no-max-shift")
