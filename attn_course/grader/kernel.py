@@ -104,6 +104,8 @@ class Zygote:
             return self._exits.pop(pid, None)
 
     def close(self) -> None:
+        with contextlib.suppress(OSError):  # wakes the listener; the zygote reads end of file
+            self._sock.shutdown(socket.SHUT_RDWR)
         self._sock.close()
         try:
             self._process.wait(timeout=10)

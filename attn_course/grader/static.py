@@ -10,7 +10,7 @@ there for
   (``torch.softmax``, ``F.softmax``, ``nn.Softmax``, ``from torch import softmax as sm``, ...);
 - ``attn_course.reference``, imported or reached as an attribute;
 - code run from strings or imported by name (``exec``, ``eval``, ``compile``, ``__import__``,
-  ``importlib``), which could hide either of the above.
+  ``importlib``, ``getattr`` with a computed name), which could hide either of the above.
 
 Top-level statements that are not definitions (a test comparing with ``torch.softmax`` in a
 scratch cell) are not reached, so they are allowed.
@@ -88,9 +88,11 @@ def forbidden_uses(statements: Sequence[ast.AST], fragments: Sequence[str]) -> l
                         add("importlib")
             elif isinstance(node, ast.Name) and node.id in DYNAMIC:
                 add(f"{node.id} (code run from a string)")
-            elif isinstance(node, ast.Call) and _dotted(node.func) in ("getattr", "hasattr"):
+            elif isinstance(node, ast.Call) and _dotted(node.func) == "getattr":
                 for argument in node.args[1:2]:
-                    if isinstance(argument, ast.Constant) and _matches(argument.value, fragments):
+                    if not isinstance(argument, ast.Constant):
+                        add("getattr with a computed name (code run from a string)")
+                    elif _matches(argument.value, fragments):
                         add(f"getattr(..., {argument.value!r})")
     return found
 

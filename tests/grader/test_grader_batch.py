@@ -1,0 +1,369 @@
+"""``grade`` on a batch of sample submissions of assignment 01: right answers, known mistakes,
+forbidden code, tampering, and code that loops, floods, eats memory, kills its kernel, sends
+pickles or writes outside its sandbox. Each asserts the exact statuses and points."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from attn_course.assignments import make_exercise
+from attn_course.grader.confine import landlock_abi
+from attn_course.grader.pipeline import grade
+from attn_course.grader.report import COLUMNS, write_reports
+from attn_course.grader.sandbox import Limits
+
+EXERCISES = ("attention_scores", "softmax", "context_vector", "SimpleAttention")
+POINTS = {"attention_scores": 2, "softmax": 3, "context_vector": 2, "SimpleAttention": 3}
+
+ALTERNATIVES = {
+    "attention_scores": "def attention_scores(query, keys):\n"
+    "    return (query.unsqueeze(-2) * keys).sum(-1)\n",
+    "softmax": "def softmax(scores, dim=-1):\n"
+    "    shifted = scores - scores.max(dim=dim, keepdim=True).values\n"
+    "    exp = torch.exp(shifted)\n"
+    "    return exp / exp.sum(dim, keepdim=True)\n",
+    "context_vector": "def context_vector(weights, values):\n"
+    "    return torch.einsum('...s,...sd->...d', weights, values)\n",
+    "SimpleAttention": "class SimpleAttention(nn.Module):\n"
+    "    def __init__(self, input_dim):\n"
+    "        super().__init__()\n"
+    "        self.attention = nn.Linear(input_dim, 1)\n"
+    "\n"
+    "    def forward(self, x):\n"
+    "        weights = softmax(self.attention(x), dim=1)\n"
+    "        return (weights * x).sum(1), weights\n",
+}
+NO_MAX_SHIFT = (
+    "def softmax(scores, dim=-1):\n"
+    "    exp = scores.exp()\n"
+    "    return exp / exp.sum(dim, keepdim=True)\n"
+)
+
+
+def samples(outside: Path) -> dict[str, tuple[dict, dict[str, str]]]:
+    """case-outcome -> (what to change in the model solution, expected non-passed statuses)."""
+    sentinel, marker = outside / "sentinel.txt", outside / "unpickled.txt"
+    evil = (
+        "import os, pickle\n"
+        "class Evil:\n"
+        f"    def __reduce__(self):\n        return (open, ({str(marker)!r}, 'w'))\n"
+    )
+    return {
+        "correct-pass": ({}, {}),
+        "alternatives-pass": ({"replace": ALTERNATIVES}, {}),
+        "softmax-no-max-shift-fail": (
+            {"replace": {"softmax": NO_MAX_SHIFT}},
+            {"softmax": "failed"},
+        ),
+        "softmax-wrong-dim-fail": (
+            {
+                "replace": {
+                    "softmax": "def softmax(scores, dim=-1):\n"
+                    "    exp = (scores - scores.amax(-1, keepdim=True)).exp()\n"
+                    "    return exp / exp.sum(-1, keepdim=True)\n"
+                }
+            },
+            {"softmax": "failed"},
+        ),
+        "scores-batch-broadcast-fail": (
+            {
+                "replace": {
+                    "attention_scores": "def attention_scores(query, keys):\n"
+                    "    return query @ keys.transpose(-2, -1)\n"
+                }
+            },
+            {"attention_scores": "failed"},
+        ),
+        "builtin-softmax-fail": (
+            {
+                "replace": {
+                    "softmax": "def softmax(scores, dim=-1):\n"
+                    "    return torch.softmax(scores, dim)\n"
+                }
+            },
+            {"softmax": "forbidden"},
+        ),
+        "reference-import-fail": (
+            {"replace": {"context_vector": "from attn_course.reference import context_vector\n"}},
+            {"context_vector": "forbidden"},
+        ),
+        "hidden-builtin-fail": (  # invisible to the static check: the sandbox's recorder sees it
+            {
+                "replace": {
+                    "softmax": "table = vars(torch.nn.functional)\n"
+                    "def softmax(scores, dim=-1):\n"
+                    "    return table['soft' + 'max'](scores, dim=dim)\n"
+                }
+            },
+            {"softmax": "forbidden"},
+        ),
+        "recorder-disabled-fail": (  # the recorder switched off: the static check still sees it
+            {
+                "replace": {
+                    "softmax": "import contextlib, sys\n"
+                    "for module in list(sys.modules.values()):\n"
+                    "    if 'record_forbidden' in vars(module):\n"
+                    "        module.record_forbidden = lambda f: contextlib.nullcontext([])\n"
+                    "def softmax(scores, dim=-1):\n"
+                    "    return getattr(torch, 'soft' + 'max')(scores, dim)\n"
+                }
+            },
+            {"softmax": "forbidden"},
+        ),
+        "patched-allclose-fail": (
+            {
+                "add": (
+                    "torch.allclose = lambda *args, **kwargs: True\n"
+                    "torch.equal = lambda *args, **kwargs: True\n",
+                ),
+                "replace": {
+                    "softmax": "def softmax(scores, dim=-1):\n    return torch.zeros_like(scores)\n"
+                },
+            },
+            {"softmax": "failed"},
+        ),
+        "tampered-checks-fail": (
+            {
+                "add": (
+                    "import attn_course.checks as checks\n"
+                    "checks.check = lambda *args, **kwargs: None\n"
+                    "import attn_course.checks.core as core\n",
+                ),
+                "edit_locked": {"check_softmax": "print('softmax: all good')\n"},
+                "replace": {"softmax": NO_MAX_SHIFT},
+            },
+            {"softmax": "failed"},
+        ),
+        "locked-setup-edited-pass": ({"edit_locked": {"setup": "import torch\n"}}, {}),
+        "setup-deleted-pass": ({"drop": ("setup",)}, {}),
+        "cell-timeout-fail": (
+            {
+                "replace": {
+                    "context_vector": ALTERNATIVES["context_vector"] + "while True:\n    pass\n"
+                }
+            },
+            {"context_vector": "timeout"},
+        ),
+        "function-loop-fail": (
+            {
+                "replace": {
+                    "softmax": "def softmax(scores, dim=-1):\n    while True:\n        pass\n"
+                }
+            },
+            {"softmax": "timeout"},
+        ),
+        "kernel-death-scratch-pass": (
+            {"add": ("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n",)},
+            {},
+        ),
+        "kernel-death-forward-fail": (
+            {
+                "replace": {
+                    "SimpleAttention": ALTERNATIVES["SimpleAttention"].replace(
+                        "weights = softmax", "import os; os._exit(1)\n        weights = softmax"
+                    )
+                }
+            },
+            {"SimpleAttention": "error"},
+        ),
+        "memory-hog-fail": (
+            {
+                "add": ("hog = [bytearray(1 << 30) for _ in range(64)]\n",),
+                "replace": {
+                    "softmax": "def softmax(scores, dim=-1):\n"
+                    "    return torch.ones(1 << 40) * scores.sum()\n"
+                },
+            },
+            {"softmax": "error"},
+        ),
+        "output-flood-pass": (
+            {
+                "add": (
+                    "for _ in range(200_000):\n    print('x' * 100)\n",
+                    "import os\nos.write(1, b'y' * 10_000_000)\n",
+                )
+            },
+            {},
+        ),
+        "pickle-payload-fail": (
+            {
+                "add": (
+                    evil + "payload = pickle.dumps(Evil())\n"
+                    "for fd in range(3, 64):\n"
+                    "    try:\n        os.write(fd, payload)\n"
+                    "    except OSError:\n        pass\n",
+                ),
+                "replace": {
+                    "attention_scores": evil + "def attention_scores(query, keys):\n"
+                    "    return Evil()\n"
+                },
+            },
+            {"attention_scores": "failed"},
+        ),
+        "rewrite-files-pass": (
+            {
+                "add": (
+                    "import os, pathlib\n"
+                    f"for target in [{str(sentinel)!r}, os.path.abspath('../../x.txt')]:\n"
+                    "    try:\n        pathlib.Path(target).write_text('overwritten')\n"
+                    "    except OSError:\n        pass\n"
+                    f"os.remove({str(sentinel)!r})\n",
+                    "import pathlib\npathlib.Path('mine.txt').write_text('my own directory')\n",
+                )
+            },
+            {},
+        ),
+        "kill-zygote-pass": (
+            {"add": ("import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\n",)},
+            {},
+        ),
+        "syntax-error-fail": (
+            {"replace": {"softmax": "def softmax(scores, dim=-1)\n    return scores\n"}},
+            {"softmax": "error"},
+        ),
+        "missing-cell-fail": ({"drop": ("context_vector",)}, {"context_vector": "missing"}),
+    }
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory, submission_writer, solution_01):
+    root = tmp_path_factory.mktemp("grading")
+    folder, outside = root / "submitted", root / "outside"
+    folder.mkdir()
+    outside.mkdir()
+    (outside / "sentinel.txt").write_text("original")
+    for name, (changes, _) in samples(outside).items():
+        case, outcome = name.rsplit("-", 1)
+        submission_writer(folder, case, outcome, **changes)
+    nbformat.write(make_exercise(solution_01()), folder / "test-released-unchanged-fail.ipynb")
+    (folder / "test-not-json-fail.ipynb").write_text("{not json")
+    (folder / "test-not-a-notebook-fail.ipynb").write_text(json.dumps({"cells": 3}))
+    unknown = solution_01()
+    unknown.metadata["attn_course"]["assignment"] = "99_no_such_assignment"
+    nbformat.write(unknown, folder / "test-unknown-assignment-fail.ipynb")
+    before = {path.name: path.read_bytes() for path in folder.iterdir()}
+    batch = grade([folder], Limits(timeout=5, memory_mb=1024), workers=2)
+    out = root / "grades"
+    write_reports(batch, out)
+    by_name = {s.submission: s for s in batch.submissions}
+    return batch, by_name, folder, outside, before, out
+
+
+@pytest.mark.parametrize("name", list(samples(Path("/outside"))))
+def test_statuses_and_points(graded, name):
+    _, by_name, *_ = graded
+    _, expected = samples(Path("/outside"))[name]
+    submission = by_name[f"test-{name}.ipynb"]
+    statuses = {g.exercise: g.status for g in submission.exercises}
+    assert statuses == {exercise: expected.get(exercise, "passed") for exercise in EXERCISES}
+    assert submission.points == sum(POINTS[e] for e in EXERCISES if e not in expected)
+    assert submission.max_points == 10
+    assert name.endswith("-pass") == (submission.points == 10)
+
+
+def test_released_exercise_is_all_missing(graded):
+    _, by_name, *_ = graded
+    submission = by_name["test-released-unchanged-fail.ipynb"]
+    assert [g.status for g in submission.exercises] == ["missing"] * 4
+    assert submission.points == 0
+
+
+@pytest.mark.parametrize("name", ["not-json", "not-a-notebook", "unknown-assignment"])
+def test_unreadable_notebook_is_one_invalid_row(graded, name):
+    _, by_name, *_ = graded
+    submission = by_name[f"test-{name}-fail.ipynb"]
+    assert len(submission.exercises) == 1
+    row = submission.exercises[0]
+    assert (row.exercise, row.status, row.points) == ("*", "invalid", 0)
+    assert row.feedback
+
+
+def test_feedback_names_the_mistake(graded):
+    _, by_name, *_ = graded
+
+    def feedback(name: str, exercise: str) -> str:
+        grades = by_name[f"test-{name}.ipynb"].exercises
+        return next(g for g in grades if g.exercise == exercise).feedback
+
+    assert "max shift" in feedback("softmax-no-max-shift-fail", "softmax")
+    assert "wrong dim" in feedback("softmax-wrong-dim-fail", "softmax")
+    assert "batch broadcasting" in feedback("scores-batch-broadcast-fail", "attention_scores")
+    assert "built-in softmax" in feedback("builtin-softmax-fail", "softmax")
+    assert "attn_course.reference" in feedback("reference-import-fail", "context_vector")
+    assert "strings" in feedback("recorder-disabled-fail", "softmax")
+    assert "time" in feedback("cell-timeout-fail", "context_vector")
+    assert "kernel" in feedback("kernel-death-forward-fail", "SimpleAttention")
+    assert "allocate" in feedback("memory-hog-fail", "softmax")
+    assert "SyntaxError" in feedback("syntax-error-fail", "softmax")
+    detail = next(
+        g
+        for g in by_name["test-softmax-no-max-shift-fail.ipynb"].exercises
+        if g.exercise == "softmax"
+    ).detail
+    assert "expected" in detail and "got" in detail
+
+
+def test_broken_cells_are_reported(graded):
+    _, by_name, *_ = graded
+    problems = by_name["test-kernel-death-scratch-pass.ipynb"].problems
+    assert [cell.status for cell in problems] == ["died"]
+    assert "SIGKILL" in problems[0].message
+    timeout, *later = by_name["test-cell-timeout-fail.ipynb"].problems
+    assert (timeout.grade_id, timeout.status) == ("context_vector", "timeout")
+    assert [cell.status for cell in later] == ["error"]  # the worked example using it
+    assert "NameError" in later[0].message
+
+
+@pytest.mark.skipif(landlock_abi() == 0, reason="the kernel has no Landlock")
+def test_nothing_outside_the_sandbox_changed(graded):
+    _, _, folder, outside, before, _ = graded
+    assert (outside / "sentinel.txt").read_text() == "original"
+    assert not (outside / "unpickled.txt").exists()
+    assert {path.name: path.read_bytes() for path in folder.iterdir()} == before
+    assert not (folder.parent / "x.txt").exists()
+
+
+def test_reports(graded):
+    batch, _, folder, _, _, out = graded
+    with (out / "grades.csv").open(newline="", encoding="utf-8") as stream:
+        rows = list(csv.DictReader(stream))
+    assert tuple(rows[0]) == COLUMNS
+    assert len(rows) == sum(len(s.exercises) for s in batch.submissions)
+    assert {row["status"] for row in rows} <= {
+        "passed",
+        "failed",
+        "error",
+        "timeout",
+        "missing",
+        "forbidden",
+        "invalid",
+    }
+    correct = [row for row in rows if row["submission"] == "test-correct-pass.ipynb"]
+    assert [(r["exercise"], r["points"], r["max_points"]) for r in correct] == [
+        (e, str(POINTS[e]), str(POINTS[e])) for e in EXERCISES
+    ]
+    document = json.loads((out / "grades.json").read_text(encoding="utf-8"))
+    assert document["totals"]["submissions"] == len(list(folder.iterdir()))
+    assert document["totals"]["invalid"] == 3
+    entry = next(s for s in document["submissions"] if s["submission"] == "test-correct-pass.ipynb")
+    assert (entry["points"], entry["max_points"]) == (10, 10)
+    pages = sorted((out / "feedback").glob("*.html"))
+    assert len(pages) == len(batch.submissions)
+    page = (out / entry["feedback_page"]).read_text(encoding="utf-8")
+    assert "10 / 10" in page
+
+
+def test_html_escapes_student_content(submission_writer, tmp_path):
+    script = "<script>alert(1)</script>"
+    softmax = f"def softmax(scores, dim=-1):\n    raise ValueError({script!r})\n"
+    submission_writer(tmp_path, "script-in-error", "fail", replace={"softmax": softmax})
+    batch = grade([tmp_path], Limits(timeout=10), workers=1)
+    write_reports(batch, tmp_path / "out")
+    page = next((tmp_path / "out" / "feedback").glob("*.html")).read_text(encoding="utf-8")
+    assert "&lt;script&gt;" in page
+    assert script not in page
