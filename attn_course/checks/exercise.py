@@ -176,7 +176,7 @@ def describe(actual: Any, expected: Any, case: Case) -> str:
             if not same(a, e):
                 return f"item {index} of the returned tuple: {describe(a, e, case)}"
     if not isinstance(actual, torch.Tensor):
-        return f"should return a tensor, returned {actual!r}"
+        return f"should return a tensor, returned {type(actual).__name__}"
     if actual.shape != expected.shape:
         return (
             f"wrong shape on case '{case.label}': expected {tuple(expected.shape)}, "

@@ -30,10 +30,17 @@ ATTENTION_WAYS = {
 
 
 @pytest.mark.parametrize("way", SOFTMAX_WAYS.values(), ids=SOFTMAX_WAYS.keys())
-def test_every_way_to_a_builtin_softmax_is_recorded(way):
+def test_every_way_to_a_builtin_softmax_is_recorded_and_judged_forbidden(way):
     with record_forbidden(EXERCISES["softmax"].forbidden) as seen:
         way(torch.randn(2, 3))
     assert seen, "a built-in softmax went unnoticed"
+
+    def softmax(scores, dim=-1):
+        return way(scores.movedim(dim, -1)).movedim(-1, dim)
+
+    verdict = run_check("softmax", softmax, seed=0)
+    assert verdict.status == "forbidden"
+    assert "built-in softmax" in verdict.message
 
 
 @pytest.mark.parametrize("way", ATTENTION_WAYS.values(), ids=ATTENTION_WAYS.keys())
