@@ -1,0 +1,88 @@
+"""``attn-course grade`` and ``attn-course check`` as instructors and learners call them."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+
+import pytest
+
+from attn_course.cli import main
+
+
+def attn_course(*args: str, cwd=None) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "attn_course", *args]
+    return subprocess.run(command, capture_output=True, text=True, cwd=cwd, timeout=300)
+
+
+def test_grade_writes_the_reports_and_exits_0(submission_writer, tmp_path):
+    folder = tmp_path / "submitted"
+    folder.mkdir()
+    submission_writer(folder, "correct", "pass")
+    (folder / "test-broken-fail.ipynb").write_text("[")
+    result = attn_course("grade", str(folder), "--out", str(tmp_path / "out"), "--workers", "2")
+    assert result.returncode == 0, result.stderr
+    assert "graded 2 submissions: 10 / 10 points" in result.stdout
+    with (tmp_path / "out" / "grades.csv").open(newline="") as stream:
+        rows = list(csv.reader(stream))
+    assert rows[0] == [
+        "submission",
+        "assignment",
+        "exercise",
+        "points",
+        "max_points",
+        "status",
+        "feedback",
+    ]
+    statuses = [(row[0], row[2], row[5]) for row in rows[1:]]
+    assert ("test-broken-fail.ipynb", "*", "invalid") in statuses
+    assert statuses.count(("test-correct-pass.ipynb", "softmax", "passed")) == 1
+    assert len(list((tmp_path / "out" / "feedback").glob("*.html"))) == 2
+
+
+def test_grade_default_out_is_grades(submission_writer, tmp_path):
+    submission_writer(tmp_path, "correct", "pass")
+    result = attn_course("grade", "test-correct-pass.ipynb", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "grades" / "grades.csv").is_file()
+    assert (tmp_path / "grades" / "grades.json").is_file()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["grade"],
+        ["grade", "no-such-folder"],
+        ["grade", ".", "--timeout", "0"],
+        ["grade", ".", "--workers", "two"],
+        ["grade", ".", "--memory-limit", "-5"],
+        ["check", "no-such.ipynb"],
+    ],
+)
+def test_usage_errors_exit_2(args, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    try:
+        status = main(args)
+    except SystemExit as exit:
+        status = exit.code
+    assert status == 2
+    assert not (tmp_path / "grades").exists()
+
+
+def test_check_prints_the_verdicts_as_a_table(submission_writer, tmp_path):
+    softmax = (
+        "def softmax(scores, dim=-1):\n"
+        "    exp = scores.exp()\n"
+        "    return exp / exp.sum(dim, keepdim=True)\n"
+    )
+    path = submission_writer(tmp_path, "no-max-shift", "fail", replace={"softmax": softmax})
+    result = attn_course("check", str(path))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["exercise", "points", "status", "feedback"]
+    table = {line.split()[0]: line.split()[1:3] for line in lines[1:6]}
+    assert table["softmax"] == ["0/3", "failed"]
+    assert table["attention_scores"] == ["2/2", "passed"]
+    assert table["total"] == ["7/10"]
+    assert "max shift" in result.stdout and "expected" in result.stdout
