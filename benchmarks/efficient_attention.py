@@ -11,8 +11,9 @@ PyTorch's fused ``F.scaled_dot_product_attention``.
 Method (see ``attn_course.measure``): time = the fastest of --repeats calls after one warm-up;
 peak memory = the peak of PyTorch's CPU allocations during one more call, replayed from
 ``torch.profiler`` with ``profile_memory=True`` (inputs made before the call are not counted).
-On a machine shared with other work, times vary from run to run; memory does not (except
-F.sdpa's, which keeps a scratch buffer per thread).
+On a machine shared with other work, times vary from run to run, most with several threads
+(a thread that waits for a busy core stalls the call): --threads 1 gives steadier figures.
+Memory does not vary, except F.sdpa's, which keeps a scratch buffer per thread.
 
 The lesson's targets, checked at the largest T: tiled peak memory <= 10% of naive's, tiled
 time <= 2x F.sdpa's. The exit status is 1 when a target is missed.
@@ -36,8 +37,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--head-dim", type=int, default=64)
     parser.add_argument("--block-size", type=int, default=256)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", type=int, help="torch threads (default: torch's own choice)")
     parser.add_argument("--plot", help="also save the figure of lesson 12 to this PNG file")
     args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     print(
         f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
