@@ -3,7 +3,7 @@
 The naive ``scaled_dot_product_attention`` builds the (..., T, S) scores and weights, so its
 memory grows as T * S (T^2 for self-attention). The functions here read the keys in blocks of
 ``block_size`` and keep, for every query, only a running maximum, a running sum of
-exponentials and a running weighted sum of values: extra memory O(T * (block_size + Dv)).
+exponentials and a running weighted sum of values: extra memory O(T * (block_size + D + Dv)).
 This is the idea of FlashAttention, written in plain PyTorch.
 """
 
@@ -58,14 +58,15 @@ def tiled_attention(
     ``block_size`` keys (the last block may be shorter) and folds the result into a running
     maximum, a running sum of exponentials and an unnormalised output, all rescaled by
     exp(old max - new max) whenever a block raises the maximum; the output is divided by the
-    running sum at the end. Extra memory: O(T * (block_size + Dv)) per leading index.
+    running sum at the end. Extra memory: O(T * (block_size + D + Dv)) per leading index.
 
-    ``mask``: boolean, broadcastable to (..., T, S), True = may attend (only its (..., T, block)
-    slices are read). ``is_causal=True``: query i may attend key j only when j <= i, the
-    ``causal_mask`` pattern (top-left aligned when T != S, as ``F.scaled_dot_product_attention``
-    does); it combines with ``mask``. A query with no key to attend gets a zero output, as in
-    the reference. Forward pass only: it updates its own intermediate tensors in place, so
-    autograd cannot differentiate through it (FlashAttention writes a separate backward).
+    ``mask``: boolean, broadcastable to (..., T, S) without adding leading dims, True = may
+    attend (only its (..., T, block) slices are read). ``is_causal=True``: query i may attend
+    key j only when j <= i, the ``causal_mask`` pattern (top-left aligned when T != S, as
+    ``F.scaled_dot_product_attention`` does); it combines with ``mask``. A query with no key to
+    attend gets a zero output, as in the reference. Forward pass only: it updates its own
+    intermediate tensors in place, so autograd cannot differentiate through it (FlashAttention
+    writes a separate backward).
     """
     if block_size < 1:
         raise ValueError(f"block_size must be positive, got {block_size}")
