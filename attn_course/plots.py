@@ -383,7 +383,7 @@ def positional_encoding_figure(encoding: Values, columns: Sequence[int] = (0, 2,
     position (lesson 10): fast waves in the first columns, slower ones further right.
     """
     encoding = _as_tensor(encoding)  # (T, D)
-    fig = Figure(figsize=(11, 3.8), layout="constrained")
+    fig = Figure(figsize=(8.5, 3.8), layout="constrained")  # wider is scaled down in JupyterLab
     left, right = fig.subplots(1, 2, width_ratios=(1.1, 1))
     image = left.imshow(encoding.numpy(), cmap="RdBu_r", vmin=-1, vmax=1, aspect="auto")
     left.set(xlabel="dimension (column of D)", ylabel="position", title="encoding (T, D)")
@@ -474,7 +474,7 @@ def scaling_figure(
     sequence length T, both on log-log axes (lesson 12). ``seconds`` and ``peak_bytes`` map a
     version's name to one value per T.
     """
-    fig = Figure(figsize=(11, 4), layout="constrained")
+    fig = Figure(figsize=(8.5, 4), layout="constrained")  # wider is scaled down in JupyterLab
     left, right = fig.subplots(1, 2)
     for name, values in seconds.items():
         left.plot(seq_lens, [1e3 * s for s in _as_tensor(values).tolist()], "o-", label=name)
