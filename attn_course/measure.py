@@ -104,14 +104,22 @@ def measure_attention(
     """Time and peak memory of every ``attention_versions`` entry on self-attention inputs of
     shape (B, H, T, Dh) = (1, 1, seq_len, head_dim), float32 (lesson 12).
 
-    Each version is timed with ``time_call`` (one warm-up run, then the fastest of ``repeats``)
-    and measured once more, separately, with ``peak_memory_bytes`` (the profiler slows a call
-    down, so it never runs during the timing).
+    After one warm-up call each, the versions are timed in turns, ``repeats`` rounds of one call
+    per version, and each keeps its fastest time: a burst of load from other programs then
+    slows all versions alike instead of one. Peak memory is measured in one more call each,
+    with ``peak_memory_bytes`` (the profiler slows a call down, so it never runs while timing).
     """
     g = torch.Generator().manual_seed(seed)
     q, k, v = (torch.randn(1, 1, seq_len, head_dim, generator=g) for _ in range(3))  # (B, H, T, Dh)
-    seconds, peak_bytes = {}, {}
-    for name, attend in attention_versions(block_size).items():
-        seconds[name] = time_call(lambda attend=attend: attend(q, k, v), repeats=repeats)
-        peak_bytes[name] = peak_memory_bytes(lambda attend=attend: attend(q, k, v))
+    calls = {
+        name: (lambda attend=attend: attend(q, k, v))
+        for name, attend in attention_versions(block_size).items()
+    }
+    for call in calls.values():
+        call()  # warm-up
+    seconds = dict.fromkeys(calls, float("inf"))
+    for _ in range(repeats):
+        for name, call in calls.items():
+            seconds[name] = min(seconds[name], time_call(call, repeats=1, warmup=0))
+    peak_bytes = {name: peak_memory_bytes(call) for name, call in calls.items()}
     return AttentionCost(seq_len, seconds, peak_bytes)

@@ -8,9 +8,10 @@ course's reference ``scaled_dot_product_attention`` (it builds the (T, S) scores
 "tiled" is ``tiled_attention`` from lesson 12 (key blocks of --block-size), "F.sdpa" is
 PyTorch's fused ``F.scaled_dot_product_attention``.
 
-Method (see ``attn_course.measure``): time = the fastest of --repeats calls after one warm-up;
-peak memory = the peak of PyTorch's CPU allocations during one more call, replayed from
-``torch.profiler`` with ``profile_memory=True`` (inputs made before the call are not counted).
+Method (see ``attn_course.measure``): time = the fastest of --repeats calls after one warm-up,
+the versions taking turns call by call; peak memory = the peak of PyTorch's CPU allocations
+during one more call, replayed from ``torch.profiler`` with ``profile_memory=True`` (inputs
+made before the call are not counted).
 On a machine shared with other work, times vary from run to run, most with several threads
 (a thread that waits for a busy core stalls the call): --threads 1 gives steadier figures.
 Memory does not vary, except F.sdpa's, which keeps a scratch buffer per thread.
