@@ -189,9 +189,11 @@ def score(
 ) -> list[ExerciseGrade]:
     """Each exercise's status, feedback and points (the judging stage)."""
     bound = static.definitions(submission.trees())
+    modules = static.imported(bound)
     grades = []
     for exercise, request in zip(submission.assignment.exercises, requests, strict=True):
-        status, feedback, detail = _status(exercise, request, execution, bound)
+        status, feedback, detail = _status(exercise, request, execution, bound, modules)
+        feedback = " ".join(feedback.splitlines())  # one line in grades.csv
         points = exercise.points if status == "passed" else 0
         grades.append(
             ExerciseGrade(exercise.name, points, exercise.points, status, feedback, detail)
@@ -200,14 +202,11 @@ def score(
 
 
 def _status(
-    exercise: Any, request: ExerciseRequest, execution: Execution, bound: dict
+    exercise: Any, request: ExerciseRequest, execution: Execution, bound: dict, modules: set
 ) -> tuple[str, str, str]:
     name = exercise.name
-    uses = (
-        static.forbidden_uses(static.reached(name, bound), exercise.forbidden)
-        if name in bound
-        else []
-    )
+    reached = static.reached(name, bound) if name in bound else []
+    uses = static.forbidden_uses(reached, exercise.forbidden, modules)
     if uses:
         return (
             "forbidden",

@@ -10,7 +10,8 @@ there for
   (``torch.softmax``, ``F.softmax``, ``nn.Softmax``, ``from torch import softmax as sm``, ...);
 - ``attn_course.reference``, imported or reached as an attribute;
 - code run from strings or imported by name (``exec``, ``eval``, ``compile``, ``__import__``,
-  ``importlib``, ``getattr`` with a computed name), which could hide either of the above.
+  ``importlib``, ``getattr`` on a module with a computed name), which could hide either of
+  the above.
 
 Top-level statements that are not definitions (a test comparing with ``torch.softmax`` in a
 scratch cell) are not reached, so they are allowed.
@@ -19,7 +20,7 @@ scratch cell) are not reached, so they are allowed.
 from __future__ import annotations
 
 import ast
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 DYNAMIC = ("exec", "eval", "compile", "__import__", "importlib")
 REFERENCE = "attn_course.reference"
@@ -50,22 +51,50 @@ def _bound_names(statement: ast.AST) -> list[str]:
 
 
 def reached(name: str, bound: dict[str, list[ast.AST]]) -> list[ast.AST]:
-    """The statements that ``name``'s definition reaches by name, itself included."""
+    """The statements that ``name``'s definition reaches by name, itself included (a function's
+    own parameters and local variables lead nowhere)."""
     seen_names, statements, todo = {name}, [], [name]
     while todo:
         for statement in bound.get(todo.pop(), []):
             if statement in statements:
                 continue
             statements.append(statement)
-            for node in ast.walk(statement):
-                if isinstance(node, ast.Name) and node.id not in seen_names:
-                    seen_names.add(node.id)
-                    todo.append(node.id)
+            for free in sorted(_free_names(statement) - seen_names):
+                seen_names.add(free)
+                todo.append(free)
     return statements
 
 
-def forbidden_uses(statements: Sequence[ast.AST], fragments: Sequence[str]) -> list[str]:
-    """What in ``statements`` is forbidden, as readable snippets (empty: nothing)."""
+def _free_names(statement: ast.AST) -> set[str]:
+    """Names ``statement`` reads that it does not bind itself (approximately: any name it
+    stores, any parameter and any nested definition counts as its own)."""
+    loaded, own = set(), set()
+    for node in ast.walk(statement):
+        if isinstance(node, ast.Name):
+            (loaded if isinstance(node.ctx, ast.Load) else own).add(node.id)
+        elif isinstance(node, ast.arg):
+            own.add(node.arg)
+        elif node is not statement and isinstance(
+            node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef
+        ):
+            own.add(node.name)
+    return loaded - own
+
+
+def imported(bound: dict[str, list[ast.AST]]) -> set[str]:
+    """The top-level names bound by an import (modules, mostly)."""
+    return {
+        name
+        for name, statements in bound.items()
+        if any(isinstance(s, ast.Import | ast.ImportFrom) for s in statements)
+    }
+
+
+def forbidden_uses(
+    statements: Sequence[ast.AST], fragments: Sequence[str], modules: Collection[str] = ()
+) -> list[str]:
+    """What in ``statements`` is forbidden, as readable snippets (empty: nothing). ``modules``
+    are the names whose attributes may not be looked up by a computed name (``imported``)."""
     found: list[str] = []
 
     def add(what: str) -> None:
@@ -89,11 +118,14 @@ def forbidden_uses(statements: Sequence[ast.AST], fragments: Sequence[str]) -> l
             elif isinstance(node, ast.Name) and node.id in DYNAMIC:
                 add(f"{node.id} (code run from a string)")
             elif isinstance(node, ast.Call) and _dotted(node.func) == "getattr":
-                for argument in node.args[1:2]:
-                    if not isinstance(argument, ast.Constant):
+                target, argument = [*node.args, None, None][:2]
+                if argument is None:
+                    continue
+                if not isinstance(argument, ast.Constant):
+                    if _dotted(target).split(".")[0] in modules:
                         add("getattr with a computed name (code run from a string)")
-                    elif _matches(argument.value, fragments):
-                        add(f"getattr(..., {argument.value!r})")
+                elif _matches(argument.value, fragments):
+                    add(f"getattr(..., {argument.value!r})")
     return found
 
 

@@ -8,10 +8,12 @@ import pytest
 
 from attn_course.grader import static
 
+SETUP = "import torch\nimport torch.nn.functional as F\nfrom torch import nn"
+
 
 def uses(cells: list[str], name: str, fragments=("softmax",)) -> list[str]:
-    bound = static.definitions([ast.parse(cell) for cell in cells])
-    return static.forbidden_uses(static.reached(name, bound), fragments)
+    bound = static.definitions([ast.parse(cell) for cell in [SETUP, *cells]])
+    return static.forbidden_uses(static.reached(name, bound), fragments, static.imported(bound))
 
 
 @pytest.mark.parametrize(
@@ -70,6 +72,19 @@ def test_reference_and_hidden_code_are_forbidden_everywhere(code):
             "    return e / e.sum(dim, keepdim=True)",
             "def softmax(s, dim=-1):\n    '''My softmax, no torch.softmax here.'''\n"
             "    return stable_softmax(s, dim)",
+        ],
+        # a local variable named like a scratch global does not lead to that global
+        [
+            "reference_weights = torch.softmax(torch.randn(3), -1)",
+            "def softmax(s, dim=-1):\n"
+            "    reference_weights = (s - s.amax(dim, keepdim=True)).exp()\n"
+            "    return reference_weights / reference_weights.sum(dim, keepdim=True)",
+        ],
+        # attributes of the learner's own objects may be looked up by a computed name
+        [
+            "class MultiHeadAttention(nn.Module):\n    def forward(self, x):\n"
+            "        return [getattr(self, f'w_{n}')(x) for n in 'qkv']",
+            "def softmax(s, dim=-1):\n    return MultiHeadAttention()(s)",
         ],
     ],
 )
