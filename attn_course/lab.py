@@ -36,6 +36,31 @@ def course_root(start: Path | None = None) -> Path:
     )
 
 
+# Jupyter config for the learners' JupyterLab: nbgrader (installed for instructors and tests)
+# keeps its menus, sidebars and server extensions out of the way.
+NBGRADER_SERVER_EXTENSIONS = ("formgrader", "validate_assignment", "assignment_list", "course_list")
+LAB_CONFIG = {
+    "labconfig/page_config.json": {"disabledExtensions": {"@jupyter/nbgrader": True}},
+    "jupyter_server_config.json": {
+        "ServerApp": {
+            "jpserver_extensions": {
+                f"nbgrader.server_extensions.{name}": False for name in NBGRADER_SERVER_EXTENSIONS
+            }
+        }
+    },
+}
+
+
+def write_lab_config(config_dir: Path) -> dict[str, str]:
+    """Write the course's Jupyter config into ``config_dir``; return the environment variables
+    that make JupyterLab read it (``JUPYTER_CONFIG_PATH``, ahead of the installation's)."""
+    for relative, values in LAB_CONFIG.items():
+        path = config_dir / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(values, indent=2) + "\n")
+    return {"JUPYTER_CONFIG_PATH": str(config_dir)}
+
+
 def write_lab_settings(settings_dir: Path) -> None:
     """Write the course's JupyterLab user settings, keeping any file that is already there."""
     for relative, values in LAB_SETTINGS.items():
@@ -56,7 +81,8 @@ def lab_command(
 
     Token authentication stays on (JupyterLab prints the URL with its token). Settings and
     workspaces default to ``root/.jupyter-course/`` so the course's settings never touch the
-    learner's own JupyterLab; call ``write_lab_settings`` on ``settings_dir`` first.
+    learner's own JupyterLab; call ``write_lab_settings`` on ``settings_dir`` first, and run it
+    with the environment ``write_lab_config`` returns.
     """
     state = root / ".jupyter-course"
     argv = [
@@ -84,6 +110,7 @@ def run_lab(port: int | None = None, open_browser: bool = True) -> int:
     root = course_root()
     settings_dir = root / ".jupyter-course" / "settings"
     write_lab_settings(settings_dir)
+    os.environ.update(write_lab_config(root / ".jupyter-course" / "config"))
     argv = lab_command(root, port=port, open_browser=open_browser, settings_dir=settings_dir)
     argv.append(str(root / FIRST_NOTEBOOK))
     if os.name == "posix":

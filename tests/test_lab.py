@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -14,7 +15,13 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from attn_course.lab import FIRST_NOTEBOOK, course_root, lab_command, write_lab_settings
+from attn_course.lab import (
+    FIRST_NOTEBOOK,
+    course_root,
+    lab_command,
+    write_lab_config,
+    write_lab_settings,
+)
 
 
 def free_port() -> int:
@@ -62,6 +69,15 @@ def test_write_lab_settings_turns_off_news_and_keeps_existing_files(tmp_path: Pa
     assert path.read_text() == "{}"
 
 
+def test_write_lab_config_hides_nbgrader_from_learners(tmp_path: Path):
+    env = write_lab_config(tmp_path)
+    assert env == {"JUPYTER_CONFIG_PATH": str(tmp_path)}
+    page = json.loads((tmp_path / "labconfig/page_config.json").read_text())
+    assert page["disabledExtensions"] == {"@jupyter/nbgrader": True}
+    server = json.loads((tmp_path / "jupyter_server_config.json").read_text())
+    assert set(server["ServerApp"]["jpserver_extensions"].values()) == {False}
+
+
 def test_attn_course_lab_serves_on_loopback_with_token_auth(course: Path):
     port = free_port()
     env = {**os.environ, "JUPYTER_TOKEN": "course-test-token"}
@@ -79,8 +95,17 @@ def test_attn_course_lab_serves_on_loopback_with_token_auth(course: Path):
         assert status_code(f"{base}/api/status") == 403, "requests without the token must fail"
         opened = f"{base}/api/contents/{FIRST_NOTEBOOK}?token=course-test-token&content=0"
         assert status_code(opened) == 200
+        lab_page = urllib.request.urlopen(f"{base}/lab?token=course-test-token", timeout=5)
+        config_json = re.search(
+            r'<script id="jupyter-config-data" type="application/json">(.*?)</script>',
+            lab_page.read().decode(),
+            flags=re.S,
+        )
+        page_config = json.loads(config_json.group(1))
+        assert "@jupyter/nbgrader" in page_config["disabledExtensions"], "hide nbgrader's UI"
     finally:
         server.send_signal(signal.SIGTERM)
         log, _ = server.communicate(timeout=30)
     assert f"127.0.0.1:{port}/lab" in log
+    assert "nbgrader.server_extensions" not in log, "nbgrader's server extensions must not load"
     assert (course / ".jupyter-course" / "settings").is_dir()

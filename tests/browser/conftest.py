@@ -27,7 +27,7 @@ import pytest
 from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
-from attn_course.lab import course_root, lab_command, write_lab_settings
+from attn_course.lab import course_root, lab_command, write_lab_config, write_lab_settings
 
 CHROMIUM_FLAGS = [
     "--headless",
@@ -180,6 +180,7 @@ def lab_server(tmp_path_factory: pytest.TempPathFactory, chromium: str) -> Itera
         "JUPYTER_CONFIG_DIR": str(home / "config"),
         "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
         "IPYTHONDIR": str(home / "ipython"),
+        **write_lab_config(home / "course-config"),
     }
     port = free_port()
     argv = lab_command(
