@@ -1,4 +1,8 @@
-"""``attn-course grade`` and ``attn-course check``: the pipeline plus progress and printing."""
+"""``attn-course grade`` and ``attn-course check``: the pipeline plus progress and printing.
+
+Both start the zygote before importing the pipeline, so that the two processes import torch
+at the same time.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +12,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from attn_course.grader.pipeline import find_notebooks, grade
-from attn_course.grader.report import table, write_reports
-from attn_course.grader.sandbox import Limits
+from attn_course.grader.zygote import Zygote
 
 
 def grade_command(
@@ -21,14 +23,19 @@ def grade_command(
     memory_limit: int,
 ) -> int:
     """Grade a batch and write the reports; 0 once graded, 2 if a path does not exist."""
-    try:
-        count = len(find_notebooks(submissions))
-    except FileNotFoundError as error:
-        print(f"attn-course grade: error: {error}", file=sys.stderr)
+    missing = [path for path in submissions if not Path(path).exists()]
+    if missing:
+        print(f"attn-course grade: error: no such file or folder: {missing[0]}", file=sys.stderr)
         return 2
+    zygote = Zygote()
+    from attn_course.grader.pipeline import find_notebooks, grade
+    from attn_course.grader.report import write_reports
+    from attn_course.grader.sandbox import Limits
+
     limits = Limits(timeout=timeout, memory_mb=memory_limit)
+    count = len(find_notebooks(submissions))
     with tqdm(total=count, unit="notebook", disable=not sys.stderr.isatty()) as bar:
-        batch = grade(submissions, limits, workers=workers, progress=bar.update)
+        batch = grade(submissions, limits, workers, progress=bar.update, zygote=zygote)
     paths = write_reports(batch, Path(out))
     points = sum(s.points for s in batch.submissions)
     max_points = sum(s.max_points for s in batch.submissions)
@@ -43,6 +50,12 @@ def check_command(notebook: str, timeout: float, memory_limit: int) -> int:
     if not path.is_file():
         print(f"attn-course check: error: no such notebook: {path}", file=sys.stderr)
         return 2
-    batch = grade([path], Limits(timeout=timeout, memory_mb=memory_limit), workers=1)
+    zygote = Zygote()
+    from attn_course.grader.pipeline import grade
+    from attn_course.grader.report import table
+    from attn_course.grader.sandbox import Limits
+
+    limits = Limits(timeout=timeout, memory_mb=memory_limit)
+    batch = grade([path], limits, workers=1, zygote=zygote)
     print(table(batch.submissions[0]))
     return 0

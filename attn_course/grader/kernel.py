@@ -1,123 +1,30 @@
 """The grader's side of a sandbox: start it from the zygote, ask it, kill it, restart it.
 
-``Zygote`` starts the zygote process (``zygote.py``), which has the sandbox module (and so
-torch) imported once: each submission's sandbox is a fork of it, started in milliseconds.
-``execute`` runs a prepared submission's cells, then its exercises, in sandboxes; a cell or
-exercise that times out or kills its sandbox is left out and the others are replayed in a
-fresh one, so it costs only the exercises it breaks.
+Each submission's sandbox is a fork of the zygote (``zygote.py``), which has the sandbox
+module (and so torch) imported once, so it starts in milliseconds. ``execute`` runs a prepared
+submission's cells, then its exercises, in sandboxes; a cell or exercise that times out or
+kills its sandbox is left out and the others are replayed in a fresh one, so it costs only the
+exercises it breaks.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import os
 import shutil
 import signal
-import socket
-import subprocess
-import sys
 import tempfile
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from attn_course.grader import codec, confine
+from attn_course.grader import codec
 from attn_course.grader.sandbox import Limits
+from attn_course.grader.zygote import Zygote, ZygoteGone
 
 MAX_REPLY_BYTES = 256 << 20
-
-
-class Zygote:
-    """The grader's handle on the zygote process (``zygote.py``): fork a sandbox, learn how
-    it exited. One per batch; use it as a context manager."""
-
-    def __init__(self) -> None:
-        self._sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        environment = confine.scrubbed_environment(Path(tempfile.gettempdir()))
-        self._process = subprocess.Popen(
-            [sys.executable, "-m", "attn_course.grader.zygote", str(theirs.fileno())],
-            pass_fds=[theirs.fileno()],
-            env=environment,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-        )
-        theirs.close()
-        self._fork_lock = threading.Lock()
-        self._changed = threading.Condition()
-        self._pids: list[int] = []
-        self._exits: dict[int, int] = {}
-        self._ready = False
-        self._alive = True
-        threading.Thread(target=self._listen, name="zygote-listener", daemon=True).start()
-        with self._changed:
-            self._changed.wait_for(lambda: self._ready or not self._alive, timeout=120)
-        if not self._ready:
-            self.close()
-            raise RuntimeError("the grader's zygote process failed to start")
-
-    def _listen(self) -> None:
-        while True:
-            try:
-                message = self._sock.recv(1 << 16)
-            except OSError:
-                message = b""
-            with self._changed:
-                if not message:
-                    self._alive = False
-                    self._changed.notify_all()
-                    return
-                event = json.loads(message)
-                if "ready" in event:
-                    self._ready = True
-                elif "pid" in event:
-                    self._pids.append(event["pid"])
-                else:
-                    self._exits[event["exit"]] = event["code"]
-                self._changed.notify_all()
-
-    def fork(self, read_fd: int, write_fd: int, home: Path, limits: Limits) -> int:
-        """Start a sandbox reading requests from ``read_fd`` and writing replies to
-        ``write_fd``; return its process id."""
-        request = json.dumps({"home": str(home), "limits": dataclasses.asdict(limits)})
-        with self._fork_lock, self._changed:
-            if not self._alive:
-                raise SandboxDied("the zygote is gone")
-            socket.send_fds(self._sock, [request.encode()], [read_fd, write_fd])
-            self._changed.wait_for(lambda: self._pids or not self._alive, timeout=60)
-            if not self._pids:
-                raise SandboxDied("the zygote did not fork a sandbox")
-            return self._pids.pop()
-
-    @property
-    def alive(self) -> bool:
-        return self._alive
-
-    def exit_code(self, pid: int, timeout: float) -> int | None:
-        """The exit code of sandbox ``pid`` (negative: the signal that killed it), or None if
-        it has not exited within ``timeout`` seconds."""
-        with self._changed:
-            self._changed.wait_for(lambda: pid in self._exits or not self._alive, timeout)
-            return self._exits.pop(pid, None)
-
-    def close(self) -> None:
-        with contextlib.suppress(OSError):  # wakes the listener; the zygote reads end of file
-            self._sock.shutdown(socket.SHUT_RDWR)
-        self._sock.close()
-        try:
-            self._process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait()
-
-    def __enter__(self) -> Zygote:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
 
 class SandboxTimeout(Exception):
@@ -141,10 +48,10 @@ class Sandbox:
         self.pid: int | None = None
         self.exit_code: int | None = None
         try:
-            self.pid = zygote.fork(requests_r, replies_w, self.home, limits)
-        except SandboxDied:
+            self.pid = zygote.fork(requests_r, replies_w, self.home, dataclasses.asdict(limits))
+        except ZygoteGone as error:
             self.close()
-            raise
+            raise SandboxDied(str(error)) from None
         finally:
             os.close(requests_r)
             os.close(replies_w)

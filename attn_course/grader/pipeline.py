@@ -21,9 +21,10 @@ import torch
 
 from attn_course.grader import static
 from attn_course.grader.catalog import Assignment, course_assignments
-from attn_course.grader.kernel import CellRun, Execution, ExerciseRequest, Zygote, execute
+from attn_course.grader.kernel import CellRun, Execution, ExerciseRequest, execute
 from attn_course.grader.notebook import InvalidSubmission, Submission, assignment_of, prepare, read
 from attn_course.grader.sandbox import Limits
+from attn_course.grader.zygote import Zygote
 
 
 @dataclass(frozen=True)
@@ -90,16 +91,18 @@ def grade(
     assignments: dict[str, Assignment] | None = None,
     seed: int | None = None,
     progress: Callable[[int], Any] | None = None,
+    zygote: Zygote | None = None,
 ) -> BatchGrade:
     """Grade every notebook in ``paths``; never raises for a bad submission. ``progress`` is
-    called with the number of submissions that have just finished."""
+    called with the number of submissions that have just finished. ``zygote``: one started
+    early (it imports torch while this process does); the batch closes it."""
     notebooks = find_notebooks(paths)
     limits = limits or Limits()
     assignments = assignments if assignments is not None else course_assignments()
     seed = secrets.randbits(62) if seed is None else seed
     cases = _HiddenCases(seed)
     workers = max(1, min(workers or os.cpu_count() or 1, len(notebooks) or 1))
-    zygote = _ZygoteKeeper()
+    zygote = _ZygoteKeeper(zygote)
     try:
 
         def one(item: tuple[str, Path]) -> SubmissionGrade:
@@ -134,8 +137,8 @@ class _HiddenCases:
 class _ZygoteKeeper:
     """The batch's zygote, started on first use and started again if it ever dies."""
 
-    def __init__(self) -> None:
-        self._zygote: Zygote | None = None
+    def __init__(self, zygote: Zygote | None = None) -> None:
+        self._zygote = zygote
         self._lock = threading.Lock()
 
     def get(self) -> Zygote:

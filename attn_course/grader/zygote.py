@@ -1,6 +1,6 @@
 """The zygote: a process that imports torch once and forks one sandbox per request.
 
-Run as ``python -m attn_course.grader.zygote FD`` by ``kernel.Zygote``, with FD one end of a
+``Zygote`` (the grader's side) runs ``python -m attn_course.grader.zygote FD``, FD one end of a
 ``SOCK_SEQPACKET`` socket pair. Each request is a JSON message ``{"home": str, "limits": {...}}``
 carrying two file descriptors (the sandbox's request and reply pipes); the answer is
 ``{"pid": int}``. When a sandbox ends, the zygote reports ``{"exit": pid, "code": int}``
@@ -10,17 +10,115 @@ sandboxes die with it. It never runs a student's code itself: only its forks do.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import select
 import signal
 import socket
+import subprocess
 import sys
+import tempfile
+import threading
+from pathlib import Path
 
-from attn_course.grader import sandbox
+from attn_course.grader import confine
+
+
+class ZygoteGone(Exception):
+    """The zygote process died or never became ready."""
+
+
+class Zygote:
+    """The grader's handle on the zygote process: fork a sandbox, learn how it exited. One per
+    batch; use it as a context manager. The process starts importing torch at once, in
+    parallel with the grader; ``fork`` waits until it is ready."""
+
+    def __init__(self) -> None:
+        self._sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        environment = confine.scrubbed_environment(Path(tempfile.gettempdir()))
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "attn_course.grader.zygote", str(theirs.fileno())],
+            pass_fds=[theirs.fileno()],
+            env=environment,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+        )
+        theirs.close()
+        self._fork_lock = threading.Lock()
+        self._changed = threading.Condition()
+        self._pids: list[int] = []
+        self._exits: dict[int, int] = {}
+        self._ready = False
+        self._alive = True
+        threading.Thread(target=self._listen, name="zygote-listener", daemon=True).start()
+
+    def _listen(self) -> None:
+        while True:
+            try:
+                message = self._sock.recv(1 << 16)
+            except OSError:
+                message = b""
+            with self._changed:
+                if not message:
+                    self._alive = False
+                    self._changed.notify_all()
+                    return
+                event = json.loads(message)
+                if "ready" in event:
+                    self._ready = True
+                elif "pid" in event:
+                    self._pids.append(event["pid"])
+                else:
+                    self._exits[event["exit"]] = event["code"]
+                self._changed.notify_all()
+
+    def fork(self, read_fd: int, write_fd: int, home: Path, limits: dict) -> int:
+        """Start a sandbox reading requests from ``read_fd`` and writing replies to
+        ``write_fd``, with ``limits`` (a ``sandbox.Limits`` as a dict); return its pid."""
+        request = json.dumps({"home": str(home), "limits": limits})
+        with self._fork_lock, self._changed:
+            self._changed.wait_for(lambda: self._ready or not self._alive, timeout=300)
+            if not (self._alive and self._ready):
+                raise ZygoteGone("the grader's zygote process is gone or never started")
+            socket.send_fds(self._sock, [request.encode()], [read_fd, write_fd])
+            self._changed.wait_for(lambda: self._pids or not self._alive, timeout=60)
+            if not self._pids:
+                raise ZygoteGone("the zygote did not fork a sandbox")
+            return self._pids.pop()
+
+    @property
+    def alive(self) -> bool:
+        return self._alive
+
+    def exit_code(self, pid: int, timeout: float) -> int | None:
+        """The exit code of sandbox ``pid`` (negative: the signal that killed it), or None if
+        it has not exited within ``timeout`` seconds."""
+        with self._changed:
+            self._changed.wait_for(lambda: pid in self._exits or not self._alive, timeout)
+            return self._exits.pop(pid, None)
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):  # wakes the listener; the zygote reads end of file
+            self._sock.shutdown(socket.SHUT_RDWR)
+        self._sock.close()
+        try:
+            self._process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+
+    def __enter__(self) -> Zygote:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
 
 def serve(sock: socket.socket) -> None:
+    """The zygote process's loop (this module runs as a script; only here torch is imported)."""
+    from attn_course.grader import sandbox
+
     sandbox.warm_up()
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_w, False)
