@@ -1,6 +1,7 @@
 """Time and peak memory of naive, tiled and fused attention over growing T, on the CPU.
 
-    .venv/bin/python benchmarks/efficient_attention.py            # T = 512 ... 8192
+    .venv/bin/python benchmarks/efficient_attention.py            # T = 512 ... 8192, 1 thread
+    .venv/bin/python benchmarks/efficient_attention.py --threads 2
     .venv/bin/python benchmarks/efficient_attention.py --seq-lens 256 1024 --plot /tmp/cost.png
 
 Inputs: self-attention, (B, H, T, Dh) = (1, 1, T, 64), float32. Versions: "naive" is the
@@ -12,9 +13,11 @@ Method (see ``attn_course.measure``): time = the fastest of --repeats calls afte
 the versions taking turns call by call; peak memory = the peak of PyTorch's CPU allocations
 during one more call, replayed from ``torch.profiler`` with ``profile_memory=True`` (inputs
 made before the call are not counted).
-On a machine shared with other work, times vary from run to run, most with several threads
-(a thread that waits for a busy core stalls the call): --threads 1 gives steadier figures.
-Memory does not vary, except F.sdpa's, which keeps a scratch buffer per thread.
+Times are taken on one thread by default (--threads): on a machine shared with other work,
+every multi-threaded operation waits until all its threads get a core, and the tiled loop,
+with a dozen operations per block, suffers far more from that than one fused call; the
+figures then measure the machine's load. Memory does not vary from run to run, except F.sdpa's,
+which keeps a scratch buffer per thread.
 
 The lesson's targets, checked at the largest T: tiled peak memory <= 10% of naive's, tiled
 time <= 2x F.sdpa's. The exit status is 1 when a target is missed.
@@ -38,7 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--head-dim", type=int, default=64)
     parser.add_argument("--block-size", type=int, default=256)
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--threads", type=int, help="torch threads (default: torch's own choice)")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="torch threads (default 1; 0: torch's own choice)"
+    )
     parser.add_argument("--plot", help="also save the figure of lesson 12 to this PNG file")
     args = parser.parse_args(argv)
     if args.threads:
