@@ -410,7 +410,7 @@ def image_attention_figure(
     images, weights = _as_tensor(images), _as_tensor(weights)
     num_images, height, width = images.shape
     grid = weights.view(num_images, height // patch_size, width // patch_size)  # (N, H/p, W/p)
-    fig = Figure(figsize=(2.3 * num_images + 0.8, 4.8), layout="constrained")
+    fig = Figure(figsize=(1.9 * num_images + 0.8, 4.2), layout="constrained")
     axes = fig.subplots(2, num_images, squeeze=False)
     extent = (-0.5, width - 0.5, height - 0.5, -0.5)  # the weights cover the image exactly
     for n in range(num_images):
@@ -446,7 +446,7 @@ def signal_attention_figure(
     signals, weights, marked = _as_tensor(signals), _as_tensor(weights), _as_tensor(marked)
     num_clips, length = signals.shape
     num_frames = weights.size(1)
-    fig = Figure(figsize=(10, 2.4 * num_clips), layout="constrained")
+    fig = Figure(figsize=(8.5, 2.4 * num_clips), layout="constrained")
     axes = fig.subplots(2 * num_clips, 1, height_ratios=[2, 1] * num_clips, sharex=True)
     centres = [(f + 0.5) * frame_size for f in range(num_frames)]
     for n in range(num_clips):
