@@ -191,11 +191,15 @@ def score(
     submission: Submission, execution: Execution, requests: Sequence[ExerciseRequest]
 ) -> list[ExerciseGrade]:
     """Each exercise's status, feedback and points (the judging stage)."""
-    bound = static.definitions(submission.trees())
+    trees = submission.trees()
+    bound, tampering = static.definitions(trees), static.tampering(trees)
     modules = static.imported(bound)
     grades = []
     for exercise, request in zip(submission.assignment.exercises, requests, strict=True):
         status, feedback, detail = _status(exercise, request, execution, bound, modules)
+        if tampering:
+            status, feedback = "forbidden", TAMPERING_MESSAGE
+            detail = "found in the code: " + ", ".join(tampering)
         feedback = " ".join(feedback.splitlines())  # one line in grades.csv
         points = exercise.points if status == "passed" else 0
         grades.append(
@@ -246,6 +250,10 @@ def _cell_problem(cell: CellRun) -> str:
     return f"raised {cell.message}"
 
 
+TAMPERING_MESSAGE = (
+    "the notebook reaches into the grader's sandbox (its frames, modules or recorder), which "
+    "could change what it reports: no exercise can be graded"
+)
 FORBIDDEN_REASONS = {
     "reference": "it uses the course's reference implementation (attn_course.reference), "
     "which a solution may not call",

@@ -24,6 +24,37 @@ from collections.abc import Collection, Sequence
 
 DYNAMIC = ("exec", "eval", "compile", "__import__", "importlib")
 REFERENCE = "attn_course.reference"
+# Ways into the sandbox's own machinery (its frames, its modules, the recorder): no notebook
+# needs them, and any cell using them could change what the sandbox reports.
+TAMPERING = (
+    "_getframe",
+    "f_globals",
+    "f_locals",
+    "f_back",
+    "tb_frame",
+    "gi_frame",
+    "get_objects",
+    "get_referrers",
+    "meta_path",
+    "record_forbidden",
+    "run_case",
+    "_attn_course_sandbox_core",
+)
+
+
+def tampering(trees: Sequence[ast.Module]) -> list[str]:
+    """Uses, anywhere in the notebook, of the sandbox's machinery (``TAMPERING``) or of
+    ``sys.modules``."""
+    found = []
+    for tree in trees:
+        for node in ast.walk(tree):
+            name = node.attr if isinstance(node, ast.Attribute) else getattr(node, "id", None)
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                name = node.value
+            dotted = _dotted(node) if isinstance(node, ast.Attribute) else ""
+            if (name in TAMPERING or dotted.endswith("sys.modules")) and name not in found:
+                found.append(dotted or name)
+    return found
 
 
 def definitions(trees: Sequence[ast.Module]) -> dict[str, list[ast.AST]]:

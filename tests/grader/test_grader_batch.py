@@ -102,7 +102,16 @@ def samples(outside: Path) -> dict[str, tuple[dict, dict[str, str]]]:
             },
             {"softmax": "forbidden"},
         ),
-        "recorder-disabled-fail": (  # the recorder switched off: the static check still sees it
+        "computed-getattr-fail": (
+            {
+                "replace": {
+                    "softmax": "def softmax(scores, dim=-1):\n"
+                    "    return getattr(torch, 'soft' + 'max')(scores, dim)\n"
+                }
+            },
+            {"softmax": "forbidden"},
+        ),
+        "recorder-disabled-fail": (  # reaching into the sandbox forfeits every exercise
             {
                 "replace": {
                     "softmax": "import contextlib, sys\n"
@@ -113,7 +122,24 @@ def samples(outside: Path) -> dict[str, tuple[dict, dict[str, str]]]:
                     "    return getattr(torch, 'soft' + 'max')(scores, dim)\n"
                 }
             },
-            {"softmax": "forbidden"},
+            dict.fromkeys(EXERCISES, "forbidden"),
+        ),
+        "faked-outcomes-fail": (  # a scratch cell swaps the sandbox's run_case for its own
+            {
+                "add": (
+                    "import sys\n"
+                    "core = sys.modules['_attn_course_sandbox_core']\n"
+                    "real = core.run_case\n"
+                    "def fake(obj, case, forbidden=()):\n"
+                    "    if getattr(obj, '__name__', '') == 'softmax':\n"
+                    "        dim = case.kwargs.get('dim', -1)\n"
+                    "        return core.Outcome(output=torch.softmax(case.args[0], dim))\n"
+                    "    return real(obj, case, forbidden)\n"
+                    "core.run_case = fake\n",
+                ),
+                "replace": {"softmax": "def softmax(scores, dim=-1):\n    return scores\n"},
+            },
+            dict.fromkeys(EXERCISES, "forbidden"),
         ),
         "patched-allclose-fail": (
             {
@@ -295,7 +321,8 @@ def test_feedback_names_the_mistake(graded):
     assert "batch broadcasting" in feedback("scores-batch-broadcast-fail", "attention_scores")
     assert "built-in softmax" in feedback("builtin-softmax-fail", "softmax")
     assert "attn_course.reference" in feedback("reference-import-fail", "context_vector")
-    assert "strings" in feedback("recorder-disabled-fail", "softmax")
+    assert "strings" in feedback("computed-getattr-fail", "softmax")
+    assert "sandbox" in feedback("faked-outcomes-fail", "attention_scores")
     assert "time" in feedback("cell-timeout-fail", "context_vector")
     assert "kernel" in feedback("kernel-death-forward-fail", "SimpleAttention")
     assert "allocate" in feedback("memory-hog-fail", "softmax")

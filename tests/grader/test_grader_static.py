@@ -98,3 +98,20 @@ def test_no_fragments_means_only_reference_and_hidden_code_are_checked():
         "    def forward(self, x):\n        return torch.softmax(x, 1)"
     )
     assert uses([code], "SimpleAttention", fragments=()) == []
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "import sys\nsys.modules['_attn_course_sandbox_core'].run_case = None",
+        "import sys\nframe = sys._getframe(1)\nframe.f_globals['core'] = None",
+        "import gc\nobjects = gc.get_objects()",
+    ],
+)
+def test_reaching_into_the_sandbox_is_tampering(code):
+    assert static.tampering([ast.parse(code)])
+
+
+def test_ordinary_notebook_code_is_not_tampering():
+    code = "import torch, sys\nprint(sys.version)\nx = torch.randn(3)\nrun = 1"
+    assert static.tampering([ast.parse(SETUP), ast.parse(code)]) == []
