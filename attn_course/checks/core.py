@@ -45,11 +45,19 @@ class Case:
 
 @dataclass
 class Outcome:
-    """What one call gave: its output, or the error it raised, and the forbidden ops it reached."""
+    """What one call gave: its output, or the error it raised, and the forbidden ops it reached.
+
+    ``largest``: the number of elements of the largest tensor any torch op made during the call
+    (views and in-place results made no new memory and are not counted). ``widest_reduction``:
+    the most elements a reduction (max, sum, logsumexp, ...) folded into one of its results.
+    Both are measured by ``record_sizes`` (0 when nothing was recorded).
+    """
 
     output: Any = None
     error: str | None = None
     forbidden: tuple[str, ...] = ()
+    largest: int = 0
+    widest_reduction: int = 0
 
 
 @dataclass
@@ -120,6 +128,52 @@ def record_forbidden(fragments: Sequence[str]) -> Iterator[list[str]]:
         yield seen
 
 
+REDUCTIONS = frozenset(  # the ATen ops that fold many elements into one
+    {"amax", "amin", "max", "min", "aminmax", "argmax", "argmin", "sum", "nansum", "mean"}
+    | {"nanmean", "prod", "logsumexp", "norm", "linalg_vector_norm", "std", "var"}
+)
+
+
+class _SizeRecorder(TorchDispatchMode):
+    """Records how large the tensors that ATen ops make are, and how wide their reductions.
+
+    Seen at the dispatcher level, so every route to an op counts alike (``@``, ``einsum``,
+    ``torch.ones``, ``Tensor.expand(...).contiguous()``, ...).
+    """
+
+    def __init__(self, sizes: dict[str, int]) -> None:
+        super().__init__()
+        self.sizes = sizes
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        result = func(*args, **(kwargs or {}))
+        outputs = [t for t in _leaves(result) if isinstance(t, torch.Tensor)]
+        if outputs and all(ret.alias_info is None for ret in func._schema.returns):
+            largest = max(t.numel() for t in outputs)  # new memory: not a view, not in place
+            self.sizes["largest"] = max(self.sizes["largest"], largest)
+        reduced = args[0] if args else None
+        if func.__name__.split(".")[0] in REDUCTIONS and outputs and torch.is_tensor(reduced):
+            width = reduced.numel() // max(outputs[0].numel(), 1)
+            self.sizes["widest_reduction"] = max(self.sizes["widest_reduction"], width)
+        return result
+
+
+@contextmanager
+def record_sizes() -> Iterator[dict[str, int]]:
+    """Inside the block, keep in the dict ``largest`` (the elements of the largest tensor any
+    torch op made; views and in-place results are not new memory) and ``widest_reduction``
+    (the most elements a reduction such as ``amax`` or ``sum`` folded into one result)."""
+    sizes = {"largest": 0, "widest_reduction": 0}
+    with _SizeRecorder(sizes):
+        yield sizes
+
+
+def _leaves(value: Any) -> list[Any]:
+    if isinstance(value, tuple | list):
+        return [leaf for item in value for leaf in _leaves(item)]
+    return [value]
+
+
 def run_case(obj: Callable, case: Case, forbidden: Sequence[str] = ()) -> Outcome:
     """Call the learner's ``obj`` on ``case`` and return what happened (never raises).
 
@@ -128,7 +182,7 @@ def run_case(obj: Callable, case: Case, forbidden: Sequence[str] = ()) -> Outcom
     """
     args, kwargs = _copy(case.args), _copy(case.kwargs)
     try:
-        with record_forbidden(forbidden) as seen, torch.no_grad():
+        with record_forbidden(forbidden) as seen, record_sizes() as sizes, torch.no_grad():
             if case.init_args is None:
                 output = obj(*args, **kwargs)
             else:
@@ -136,7 +190,7 @@ def run_case(obj: Callable, case: Case, forbidden: Sequence[str] = ()) -> Outcom
                 if case.state_dict is not None:
                     module.load_state_dict(case.state_dict)
                 output = module(*args, **kwargs)
-        return Outcome(output=_plain(output), forbidden=tuple(seen))
+        return Outcome(output=_plain(output), forbidden=tuple(seen), **sizes)
     except Exception as error:  # the learner's code may raise anything
         return Outcome(error=f"{type(error).__name__}: {error}")
 

@@ -128,6 +128,10 @@ def test_registry_lists_every_spec_name_once_with_points():
             "scaled_dot_product_attention", "causal_mask", "padding_mask",
         ),
         "03_multi_head_attention": ("split_heads", "merge_heads", "MultiHeadAttention"),
+        "04_positional_encoding_and_block": (
+            "sinusoidal_positional_encoding", "FeedForward", "TransformerEncoderBlock",
+        ),
+        "05_efficient_attention": ("online_softmax", "tiled_attention"),
     }  # fmt: skip
     for assignment, names in ASSIGNMENTS.items():
         assert all(EXERCISES[name].assignment == assignment for name in names)
