@@ -91,6 +91,7 @@ def lab_command(
         f"--ServerApp.root_dir={root}",
         f"--LabApp.user_settings_dir={settings_dir or state / 'settings'}",
         f"--LabApp.workspaces_dir={workspaces_dir or state / 'workspaces'}",
+        f"--LabApp.default_url=/lab/tree/{FIRST_NOTEBOOK}",
         "--ServerApp.port_retries=0" if port else "--ServerApp.port_retries=50",
     ]  # fmt: skip
     if port:
@@ -112,7 +113,6 @@ def run_lab(port: int | None = None, open_browser: bool = True) -> int:
     write_lab_settings(settings_dir)
     os.environ.update(write_lab_config(root / ".jupyter-course" / "config"))
     argv = lab_command(root, port=port, open_browser=open_browser, settings_dir=settings_dir)
-    argv.append(str(root / FIRST_NOTEBOOK))
     if os.name == "posix":
         os.chdir(root)
         os.execv(argv[0], argv)

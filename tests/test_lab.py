@@ -80,7 +80,11 @@ def test_write_lab_config_hides_nbgrader_from_learners(tmp_path: Path):
 
 def test_attn_course_lab_serves_on_loopback_with_token_auth(course: Path):
     port = free_port()
-    env = {**os.environ, "JUPYTER_TOKEN": "course-test-token"}
+    env = {
+        **os.environ,
+        "JUPYTER_TOKEN": "course-test-token",
+        "JUPYTER_RUNTIME_DIR": str(course / "runtime"),
+    }
     server = subprocess.Popen(
         [sys.executable, "-m", "attn_course", "lab", "--no-browser", "--port", str(port)],
         cwd=course, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -106,6 +110,6 @@ def test_attn_course_lab_serves_on_loopback_with_token_auth(course: Path):
     finally:
         server.send_signal(signal.SIGTERM)
         log, _ = server.communicate(timeout=30)
-    assert f"127.0.0.1:{port}/lab" in log
+    assert f"http://127.0.0.1:{port}/lab/tree/{FIRST_NOTEBOOK}?token=" in log, "opens lesson 00"
     assert "nbgrader.server_extensions" not in log, "nbgrader's server extensions must not load"
     assert (course / ".jupyter-course" / "settings").is_dir()
