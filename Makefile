@@ -9,7 +9,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 TORCH  := torch==2.13.0
 
-.PHONY: install lab test lint chromium outputs clean
+.PHONY: install lab test lint chromium outputs bench clean
 
 export JUPYTER_PLATFORM_DIRS := 1
 # Notebooks whose stored outputs `make outputs` refreshes (override: make outputs NB=path.ipynb).
@@ -42,6 +42,11 @@ test: $(STAMP) chromium lint
 outputs: $(STAMP)
 	$(BIN)/jupyter nbconvert --to notebook --execute --inplace \
 		--ExecutePreprocessor.record_timing=False --ExecutePreprocessor.timeout=120 $(NB)
+
+# The benchmarks the README quotes (not timed tests).
+bench: $(STAMP)
+	$(BIN)/python benchmarks/grading.py
+	$(BIN)/python benchmarks/efficient_attention.py
 
 clean:
 	rm -rf $(VENV) grades .pytest_cache .hypothesis
