@@ -2,8 +2,8 @@
 
 Besides the values, these exercises have a rule about how they compute: the online softmax
 reads each row ``block_size`` scores at a time, and tiled attention never holds the (T, S)
-matrix. ``run_case`` measures both (``Outcome.widest_reduction``, ``Outcome.largest``), and
-``BlockwiseExercise.judge`` holds the answer to them once its values are right.
+matrix. ``run_case`` measures both (``Outcome.widest_reduction``, ``Outcome.largest``);
+``BlockwiseExercise.judge`` applies the rule once the values are right.
 """
 
 from __future__ import annotations
@@ -116,7 +116,7 @@ def _reads_whole_rows(case: Case, outcome: Outcome) -> str | None:
     if 2 <= block_size < S and outcome.widest_reduction >= S:
         return (
             f"reads whole rows at once: a max or a sum ran over {outcome.widest_reduction} "
-            f"scores together, but a row has only S = {S} and should be read {block_size} at a "
+            f"scores together, while a row of S = {S} scores should be read {block_size} at a "
             "time. Keep a running maximum and a running sum, and update them block by block."
         )
     return None
@@ -171,8 +171,8 @@ def _qkv(g: torch.Generator, *lead: int, T: int, S: int, D: int, Dv: int, scale:
 
 
 def _first_key_allowed(g: torch.Generator, *shape: int) -> torch.Tensor:
-    """A random mask under which every query may attend to key 0 (so every row of every
-    running maximum is finite from the first block on)."""
+    """A random mask under which every query may attend to key 0 (so the running maximum of
+    every query is finite from the first block on)."""
     mask = random_mask(g, *shape)
     mask[..., 0] = True
     return mask
