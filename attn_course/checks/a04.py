@@ -130,6 +130,9 @@ def _ffn_cases(g: torch.Generator) -> list[Case]:
     return cases
 
 
+WRONG_ACTIVATIONS = (F.relu, lambda h: F.gelu(h, approximate="tanh"), lambda h: h)
+
+
 def ffn_output(case: Case, activation=F.gelu, after_down: bool = False) -> torch.Tensor:
     """The FFN written out from ``case``, with the activation as a knob."""
     x, state = case.args[0], case.state_dict
@@ -225,12 +228,14 @@ def encoder_block(
     norms: tuple[str, str] = ("norm1", "norm2"),
     mask_mode: str = "used",
     ffn_first: bool = False,
+    ffn_activation=None,
 ) -> torch.Tensor:
     """The encoder block written out with the reference's parts, one knob per known mistake.
 
     ``order``: "pre-norm" (right), "post-norm" (norm after each residual addition),
     "normalised stream" (the residual adds the normalised x); ``norms``: the norm before
-    attention and before the FFN ("" for none); ``mask_mode``: "used", "ignored", "inverted".
+    attention and before the FFN ("" for none); ``mask_mode``: "used", "ignored", "inverted";
+    ``ffn_activation``: another activation inside the FFN (a wrong ``FeedForward``).
     """
     with torch.random.fork_rng(devices=[]):
         block = reference.TransformerEncoderBlock(*case.init_args)
@@ -244,7 +249,13 @@ def encoder_block(
     def norm(name: str, x: torch.Tensor) -> torch.Tensor:
         return getattr(block, name)(x) if name else x  # (B, T, D)
 
-    sublayers = [(attention, norms[0], residual_attn), (block.ffn, norms[1], residual_ffn)]
+    def ffn(h: torch.Tensor) -> torch.Tensor:
+        if ffn_activation is None:
+            return block.ffn(h)  # (B, T, D)
+        state = {name.removeprefix("ffn."): value for name, value in case.state_dict.items()}
+        return ffn_output(Case("", (h,), state_dict=state), ffn_activation)  # (B, T, D)
+
+    sublayers = [(attention, norms[0], residual_attn), (ffn, norms[1], residual_ffn)]
     if ffn_first:
         sublayers.reverse()
     x = case.args[0]
@@ -320,6 +331,14 @@ transformer_encoder_block = Exercise(
         Mistake(
             "the mask is ignored: pass it on to the attention, self.attn(h, h, h, mask)",
             lambda case: encoder_block(case, mask_mode="ignored"),
+        ),
+        *(
+            Mistake(
+                "the block is put together right, but the FeedForward it uses is not: fix "
+                "FeedForward first (its check names the mistake)",
+                lambda case, activation=activation: encoder_block(case, ffn_activation=activation),
+            )
+            for activation in WRONG_ACTIVATIONS
         ),
         Mistake(
             "inverted mask: True means the query MAY attend to the key; pass the mask on unchanged",

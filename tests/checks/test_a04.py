@@ -188,6 +188,7 @@ def encoder_block(
     mask_mode="used",
     ffn_first=False,
     attention=GivenMultiHeadAttention,
+    ffn=reference.FeedForward,
 ):
     """A learner's encoder block with one deliberate slip (the defaults: a correct one)."""
 
@@ -197,7 +198,7 @@ def encoder_block(
             self.norm1 = nn.LayerNorm(d_model)
             self.attn = attention(d_model, num_heads)
             self.norm2 = nn.LayerNorm(d_model)
-            self.ffn = reference.FeedForward(d_model, d_ff)
+            self.ffn = ffn(d_model, d_ff)
 
         def forward(self, x, mask=None):
             if mask is not None and mask_mode == "inverted":
@@ -285,6 +286,8 @@ def test_encoder_block_other_correct_solutions_pass(module, seed):
         (encoder_block(ffn_first=True), "the FFN comes first"),
         (encoder_block(mask_mode="ignored"), "the mask is ignored"),
         (encoder_block(mask_mode="inverted"), "inverted mask"),
+        (encoder_block(ffn=feed_forward(nn.ReLU)), "fix FeedForward first"),
+        (encoder_block(ffn=feed_forward(nn.Identity)), "fix FeedForward first"),
     ],
 )
 def test_encoder_block_mistakes_are_named(module, words, seed):
