@@ -14,15 +14,18 @@ def _lab(args: argparse.Namespace) -> int:
 
 def _release(args: argparse.Namespace) -> int:
     from attn_course.assignments import release, stale_exercises
+    from attn_course.grader.catalog import CELLS_FILE, catalog_is_stale, write_catalog
 
     if args.check:
         problems = stale_exercises(args.solutions, args.exercises)
+        if catalog_is_stale(args.solutions):
+            problems.append(f"{CELLS_FILE.name}: the grader's cells differ from {args.solutions}")
         for problem in problems:
             print(f"stale: {problem}")
         if problems:
             print("run `attn-course release` to regenerate the exercises")
         return 1 if problems else 0
-    for path in release(args.solutions, args.exercises):
+    for path in [*release(args.solutions, args.exercises), write_catalog(args.solutions)]:
         print(f"wrote {path}")
     return 0
 

@@ -4,8 +4,8 @@
   ``EXERCISES``);
 - the nbgrader cells of each source notebook (which cell is a solution, a locked cell or a
   grade cell, and the locked cells' source): ``cells.json`` next to this module, written from
-  ``solutions/`` by ``python -m attn_course.grader.catalog solutions/`` and checked against it
-  by the tests.
+  ``solutions/`` by ``attn-course release`` (or ``python -m attn_course.grader.catalog
+  solutions/``) and checked against it by ``attn-course release --check`` and the tests.
 """
 
 from __future__ import annotations
@@ -71,6 +71,24 @@ def cells_from_solutions(folder: str | Path) -> dict[str, list[dict[str, str]]]:
     return catalog
 
 
+def _updated_catalog_text(folder: str | Path) -> str:
+    """``cells.json`` with the entries of ``folder``'s assignments replaced (others kept)."""
+    catalog = json.loads(CELLS_FILE.read_text(encoding="utf-8"))
+    catalog.update(cells_from_solutions(folder))
+    return json.dumps(dict(sorted(catalog.items())), indent=1, ensure_ascii=False) + "\n"
+
+
+def write_catalog(folder: str | Path) -> Path:
+    """Update ``cells.json`` from the solution notebooks in ``folder``; return its path."""
+    CELLS_FILE.write_text(_updated_catalog_text(folder), encoding="utf-8")
+    return CELLS_FILE
+
+
+def catalog_is_stale(folder: str | Path) -> bool:
+    """Whether ``write_catalog(folder)`` would change ``cells.json``."""
+    return CELLS_FILE.read_text(encoding="utf-8") != _updated_catalog_text(folder)
+
+
 def course_assignments() -> dict[str, Assignment]:
     """Every assignment of the course, from the checks' registry and ``cells.json``."""
     from attn_course.checks import ASSIGNMENTS, EXERCISES
@@ -91,9 +109,7 @@ def main(argv: Sequence[str]) -> int:
     if len(argv) != 1:
         print("usage: python -m attn_course.grader.catalog SOLUTIONS_DIR", file=sys.stderr)
         return 2
-    text = json.dumps(cells_from_solutions(argv[0]), indent=1, ensure_ascii=False)
-    CELLS_FILE.write_text(text + "\n", encoding="utf-8")
-    print(f"wrote {CELLS_FILE}")
+    print(f"wrote {write_catalog(argv[0])}")
     return 0
 
 
