@@ -77,7 +77,11 @@ def build_parser() -> argparse.ArgumentParser:
     release = commands.add_parser(
         "release", help="write the learners' exercises/ from the solutions/ notebooks"
     )
-    release.add_argument("--check", action="store_true", help="only fail if exercises/ is stale")
+    release.add_argument(
+        "--check",
+        action="store_true",
+        help="write nothing; fail if exercises/ or the grader's cells are stale",
+    )
     release.add_argument("--solutions", default="solutions", help="source folder (solutions)")
     release.add_argument("--exercises", default="exercises", help="target folder (exercises)")
     release.set_defaults(func=_release)
