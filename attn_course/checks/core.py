@@ -181,6 +181,7 @@ def run_case(obj: Callable, case: Case, forbidden: Sequence[str] = ()) -> Outcom
     the inputs that ``judge`` later recomputes the expected output from.
     """
     args, kwargs = _copy(case.args), _copy(case.kwargs)
+    seen: list[str] = []  # kept when the call raises: a forbidden built-in still counts
     try:
         with record_forbidden(forbidden) as seen, record_sizes() as sizes, torch.no_grad():
             if case.init_args is None:
@@ -192,7 +193,7 @@ def run_case(obj: Callable, case: Case, forbidden: Sequence[str] = ()) -> Outcom
                 output = module(*args, **kwargs)
         return Outcome(output=_plain(output), forbidden=tuple(seen), **sizes)
     except Exception as error:  # the learner's code may raise anything
-        return Outcome(error=f"{type(error).__name__}: {error}")
+        return Outcome(error=f"{type(error).__name__}: {error}", forbidden=tuple(seen))
 
 
 def _plain(value: Any) -> Any:

@@ -87,6 +87,17 @@ def test_run_case_reports_errors_instead_of_raising():
     assert outcome.error.startswith("AttributeError")
 
 
+def test_a_forbidden_builtin_counts_even_when_the_code_then_raises():
+    def softmax(scores, dim=-1):
+        weights = torch.softmax(scores, dim=dim)
+        return weights.no_such_method()
+
+    outcome = run_case(softmax, Case("c", (torch.zeros(2, 3),)), EXERCISES["softmax"].forbidden)
+    assert outcome.error.startswith("AttributeError")
+    assert outcome.forbidden == ("softmax", "_softmax.default")
+    assert run_check("softmax", softmax, seed=0).status == "forbidden"
+
+
 def test_check_prints_one_verdict_and_raises_on_failure(capsys):
     check(reference.softmax)
     assert capsys.readouterr().out.startswith("✅ softmax: passed all")
