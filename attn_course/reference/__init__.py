@@ -14,6 +14,7 @@ from attn_course.reference.efficient import (
     online_softmax,
     tiled_attention,
 )
+from attn_course.reference.interop import to_torch_encoder_layer, to_torch_multihead_attention
 from attn_course.reference.multihead import MultiHeadAttention, merge_heads, split_heads
 from attn_course.reference.position import sinusoidal_positional_encoding
 from attn_course.reference.scores import (
@@ -46,4 +47,6 @@ __all__ = [
     "softmax",
     "split_heads",
     "tiled_attention",
+    "to_torch_encoder_layer",
+    "to_torch_multihead_attention",
 ]

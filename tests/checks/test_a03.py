@@ -150,13 +150,7 @@ class MultiHeadAttentionOverNN(nn.Module):
         self.w_o = nn.Linear(d_model, d_model)
 
     def forward(self, query, key, value, mask=None):
-        d_model = query.size(-1)
-        mha = nn.MultiheadAttention(d_model, self.num_heads, batch_first=True)
-        with torch.no_grad():
-            mha.in_proj_weight.copy_(torch.cat([self.w_q.weight, self.w_k.weight, self.w_v.weight]))
-            mha.in_proj_bias.copy_(torch.cat([self.w_q.bias, self.w_k.bias, self.w_v.bias]))
-            mha.out_proj.weight.copy_(self.w_o.weight)
-            mha.out_proj.bias.copy_(self.w_o.bias)
+        mha = reference.to_torch_multihead_attention(self, self.num_heads)
         attn_mask = None
         if mask is not None:
             attn_mask = ~mask.expand(query.size(0), query.size(1), key.size(1))

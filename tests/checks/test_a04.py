@@ -237,18 +237,7 @@ class BlockOverTorchLayer(nn.Module):
         self.ffn = reference.FeedForward(d_model, d_ff)
 
     def forward(self, x, mask=None):
-        D, d_ff = x.size(-1), self.ffn.up.out_features
-        layer = nn.TransformerEncoderLayer(
-            D, self.num_heads, d_ff, 0.0, "gelu", batch_first=True, norm_first=True
-        )
-        a = self.attn
-        layer.self_attn.in_proj_weight.copy_(torch.cat([a.w_q.weight, a.w_k.weight, a.w_v.weight]))
-        layer.self_attn.in_proj_bias.copy_(torch.cat([a.w_q.bias, a.w_k.bias, a.w_v.bias]))
-        layer.self_attn.out_proj.load_state_dict(a.w_o.state_dict())
-        layer.linear1.load_state_dict(self.ffn.up.state_dict())
-        layer.linear2.load_state_dict(self.ffn.down.state_dict())
-        layer.norm1.load_state_dict(self.norm1.state_dict())
-        layer.norm2.load_state_dict(self.norm2.state_dict())
+        layer = reference.to_torch_encoder_layer(self, self.num_heads)
         if mask is None:
             return layer.eval()(x)
         blocked = ~mask.expand(x.size(0), x.size(1), x.size(1))

@@ -1,27 +1,20 @@
 import pytest
 import torch
-from torch import nn
 
-from attn_course.reference import MultiHeadAttention, causal_mask, merge_heads, split_heads
-
-
-def copy_into_torch(ours: MultiHeadAttention, num_heads: int) -> nn.MultiheadAttention:
-    """An ``nn.MultiheadAttention`` holding the same weights as ``ours``."""
-    d_model = ours.w_q.in_features
-    theirs = nn.MultiheadAttention(d_model, num_heads, batch_first=True)
-    with torch.no_grad():
-        theirs.in_proj_weight.copy_(torch.cat([ours.w_q.weight, ours.w_k.weight, ours.w_v.weight]))
-        theirs.in_proj_bias.copy_(torch.cat([ours.w_q.bias, ours.w_k.bias, ours.w_v.bias]))
-        theirs.out_proj.weight.copy_(ours.w_o.weight)
-        theirs.out_proj.bias.copy_(ours.w_o.bias)
-    return theirs
+from attn_course.reference import (
+    MultiHeadAttention,
+    causal_mask,
+    merge_heads,
+    split_heads,
+    to_torch_multihead_attention,
+)
 
 
 @pytest.mark.parametrize("num_heads", [1, 2, 4, 8])
 def test_self_attention_equals_nn_multihead_attention(num_heads):
     torch.manual_seed(num_heads)
     ours = MultiHeadAttention(16, num_heads)
-    theirs = copy_into_torch(ours, num_heads)
+    theirs = to_torch_multihead_attention(ours, num_heads)
     x = torch.randn(3, 5, 16)
     expected, _ = theirs(x, x, x, need_weights=False)
     torch.testing.assert_close(ours(x, x, x), expected)
@@ -30,7 +23,7 @@ def test_self_attention_equals_nn_multihead_attention(num_heads):
 def test_cross_attention_equals_nn_multihead_attention():
     torch.manual_seed(0)
     ours = MultiHeadAttention(12, 3)
-    theirs = copy_into_torch(ours, 3)
+    theirs = to_torch_multihead_attention(ours, 3)
     query, memory = torch.randn(2, 4, 12), torch.randn(2, 7, 12)
     expected, _ = theirs(query, memory, memory, need_weights=False)
     torch.testing.assert_close(ours(query, memory, memory), expected)
@@ -39,7 +32,7 @@ def test_cross_attention_equals_nn_multihead_attention():
 def test_masks_match_nn_multihead_attention():
     torch.manual_seed(1)
     ours = MultiHeadAttention(8, 2)
-    theirs = copy_into_torch(ours, 2)
+    theirs = to_torch_multihead_attention(ours, 2)
     x = torch.randn(2, 6, 8)
     causal = causal_mask(6)
     expected, _ = theirs(x, x, x, attn_mask=~causal, need_weights=False)  # torch: True = blocked
@@ -54,7 +47,7 @@ def test_masks_match_nn_multihead_attention():
 def test_need_weights_returns_per_head_weights_whose_mean_torch_reports():
     torch.manual_seed(2)
     ours = MultiHeadAttention(8, 4)
-    theirs = copy_into_torch(ours, 4)
+    theirs = to_torch_multihead_attention(ours, 4)
     x = torch.randn(2, 5, 8)
     output, weights = ours(x, x, x, need_weights=True)
     assert weights.shape == (2, 4, 5, 5)

@@ -2,9 +2,12 @@ import math
 
 import pytest
 import torch
-from torch import nn
 
-from attn_course.reference import TransformerEncoderBlock, sinusoidal_positional_encoding
+from attn_course.reference import (
+    TransformerEncoderBlock,
+    sinusoidal_positional_encoding,
+    to_torch_encoder_layer,
+)
 
 
 def test_sinusoidal_encoding_follows_the_formula():
@@ -25,18 +28,7 @@ def test_encoder_block_equals_torch_pre_norm_layer_with_copied_weights():
     torch.manual_seed(0)
     d_model, heads, d_ff = 16, 4, 32
     ours = TransformerEncoderBlock(d_model, heads, d_ff).eval()
-    theirs = nn.TransformerEncoderLayer(
-        d_model, heads, d_ff, dropout=0.0, activation="gelu", batch_first=True, norm_first=True
-    ).eval()
-    a = ours.attn
-    with torch.no_grad():
-        theirs.self_attn.in_proj_weight.copy_(torch.cat([a.w_q.weight, a.w_k.weight, a.w_v.weight]))
-        theirs.self_attn.in_proj_bias.copy_(torch.cat([a.w_q.bias, a.w_k.bias, a.w_v.bias]))
-        theirs.self_attn.out_proj.load_state_dict(a.w_o.state_dict())
-        theirs.linear1.load_state_dict(ours.ffn.up.state_dict())
-        theirs.linear2.load_state_dict(ours.ffn.down.state_dict())
-        theirs.norm1.load_state_dict(ours.norm1.state_dict())
-        theirs.norm2.load_state_dict(ours.norm2.state_dict())
+    theirs = to_torch_encoder_layer(ours, heads).eval()
     x = torch.randn(2, 7, d_model)
     causal = torch.ones(7, 7, dtype=torch.bool).tril()
     torch.testing.assert_close(ours(x), theirs(x))
