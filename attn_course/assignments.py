@@ -5,8 +5,10 @@ graded name (``metadata.nbgrader.solution``, ``grade_id`` = the name, the answer
 ``### BEGIN SOLUTION`` and ``### END SOLUTION``), then a locked grade cell (``grade_id``
 ``check_<name>``, ``points``) that runs ``attn_course.checks.check``. ``make_exercise`` turns it
 into what learners get, the way nbgrader's ``generate_assignment`` does: each solution region
-becomes ``raise NotImplementedError()`` and stored outputs are cleared; a worked-example cell
-(tag ``worked-example``) keeps its expected output, shown in a markdown cell right after it.
+becomes ``raise NotImplementedError()`` and stored outputs are cleared. A worked-example cell
+(tag ``worked-example``) is followed, in the solution itself, by a markdown cell showing its
+stored output as the expected one (``with_expected_outputs`` keeps it up to date), so the
+expected outputs survive in the exercise whether ``attn-course release`` or nbgrader made it.
 """
 
 from __future__ import annotations
@@ -128,24 +130,30 @@ def expected_output_cell(cell: NotebookNode) -> NotebookNode:
     return markdown
 
 
+def with_expected_outputs(solution: NotebookNode) -> NotebookNode:
+    """A copy of the solution with an up-to-date "Expected output" markdown cell right after
+    each worked example (the stored output is the truth; the markdown cell is derived)."""
+    notebook = copy.deepcopy(solution)
+    cells = []
+    for cell in notebook.cells:
+        if "expected_output_of" in cell.metadata.get("attn_course", {}):
+            continue  # made again below, from the current output
+        cells.append(cell)
+        if cell.cell_type == "code" and WORKED_EXAMPLE_TAG in cell.metadata.get("tags", []):
+            cells.append(expected_output_cell(cell))
+    notebook.cells = cells
+    return notebook
+
+
 def make_exercise(solution: NotebookNode) -> NotebookNode:
     """The learner's notebook made from a solution notebook (the solution is left unchanged)."""
-    exercise = copy.deepcopy(solution)
-    cells = []
+    exercise = with_expected_outputs(solution)
     for cell in exercise.cells:
         cell.metadata.pop("execution", None)
         if cell.cell_type == "code":
             if cell.metadata.get("nbgrader", {}).get("solution"):
                 cell.source = strip_solutions(cell.source)
-            expected = WORKED_EXAMPLE_TAG in cell.metadata.get("tags", [])
-            expected_cell = expected_output_cell(cell) if expected else None
             cell.outputs, cell.execution_count = [], None
-            cells.append(cell)
-            if expected_cell is not None:
-                cells.append(expected_cell)
-        else:
-            cells.append(cell)
-    exercise.cells = cells
     return exercise
 
 
@@ -154,14 +162,23 @@ def notebook_text(notebook: NotebookNode) -> str:
     return nbformat.writes(notebook) + "\n"
 
 
+def _expected_outputs_are_stale(solution: NotebookNode) -> bool:
+    return nbformat.writes(with_expected_outputs(solution)) != nbformat.writes(solution)
+
+
 def release(solutions_dir: str | Path, exercises_dir: str | Path) -> list[Path]:
-    """Write ``exercises_dir/NAME.ipynb`` for every ``solutions_dir/NAME.ipynb``; return them."""
+    """Write ``exercises_dir/NAME.ipynb`` for every ``solutions_dir/NAME.ipynb``, after bringing
+    the solution's "Expected output" cells up to date; return the files written."""
     exercises_dir = Path(exercises_dir)
     exercises_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for source in sorted(Path(solutions_dir).glob("*.ipynb")):
+        solution = read_notebook(source)
+        if _expected_outputs_are_stale(solution):
+            source.write_text(notebook_text(with_expected_outputs(solution)), encoding="utf-8")
+            written.append(source)
         target = exercises_dir / source.name
-        target.write_text(notebook_text(make_exercise(read_notebook(source))), encoding="utf-8")
+        target.write_text(notebook_text(make_exercise(solution)), encoding="utf-8")
         written.append(target)
     return written
 
@@ -172,6 +189,8 @@ def stale_exercises(solutions_dir: str | Path, exercises_dir: str | Path) -> lis
     solutions = {path.name: path for path in Path(solutions_dir).glob("*.ipynb")}
     exercises = {path.name: path for path in Path(exercises_dir).glob("*.ipynb")}
     for name, source in sorted(solutions.items()):
+        if _expected_outputs_are_stale(read_notebook(source)):
+            problems.append(f"{name}: its Expected output cells differ from its stored outputs")
         if name not in exercises:
             problems.append(f"{name}: missing from {exercises_dir}")
             continue

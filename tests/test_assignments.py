@@ -153,3 +153,27 @@ def test_stale_missing_and_extra_exercises_are_reported(tmp_path):
     done = release_cli("--check", "--solutions", str(solutions), "--exercises", str(exercises))
     assert done.returncode == 1
     assert "stale: 99_extra.ipynb" in done.stdout
+
+
+def test_release_refreshes_the_expected_output_shown_under_a_worked_example(tmp_path):
+    solutions, exercises = tmp_path / "solutions", tmp_path / "exercises"
+    shutil.copytree(ROOT / "solutions", solutions)
+    release(solutions, exercises)
+    path = solutions / "01_scores_softmax_context.ipynb"
+    notebook = read_notebook(path)
+    example = next(c for c in notebook.cells if WORKED_EXAMPLE_TAG in c.metadata.get("tags", []))
+    example.outputs = [nbformat.v4.new_output("stream", name="stdout", text="changed\n")]
+    nbformat.write(notebook, path)
+    assert stale_exercises(solutions, exercises)[0] == (
+        f"{path.name}: its Expected output cells differ from its stored outputs"
+    )
+
+    release(solutions, exercises)
+    assert stale_exercises(solutions, exercises) == []
+    for folder in (solutions, exercises):
+        cells = read_notebook(folder / path.name).cells
+        index = next(i for i, c in enumerate(cells) if c.id == example.id)
+        assert "```text\nchanged\n```" in cells[index + 1].source
+        assert sum("**Expected output**" in c.source for c in cells) == len(
+            ASSIGNMENTS["01_scores_softmax_context"]
+        ), "one expected-output cell per worked example, not a second one"

@@ -86,9 +86,10 @@ def test_released_exercises_run_to_the_end_and_fail_only_as_unfinished(course):
                 assert errors in ([], ["NotImplementedError"]), f"{assignment} cell {index}"
 
 
-def test_nbgrader_release_has_the_same_code_as_attn_course_release(course):
+def test_nbgrader_release_has_the_same_cells_as_attn_course_release(course):
     for assignment in ASSIGNMENTS:
         released = read_notebook(course / "release" / assignment / f"{assignment}.ipynb")
         ours = read_notebook(ROOT / "exercises" / f"{assignment}.ipynb")
-        code = [[c.source for c in nb.cells if c.cell_type == "code"] for nb in (released, ours)]
-        assert code[0] == code[1]
+        cells = [[(c.cell_type, c.source) for c in nb.cells] for nb in (released, ours)]
+        assert cells[0] == cells[1]  # code, instructions and the "Expected output" cells
+        assert any("**Expected output**" in source for _, source in cells[0])
