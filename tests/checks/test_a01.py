@@ -1,4 +1,4 @@
-"""Assignment 01 checks: the reference passes, known mistakes are named, other correct code
+"""Assignment 01 checks: known mistakes are named, other correct code
 passes. Each wrong implementation below is written as a learner would write it."""
 
 import math
@@ -8,23 +8,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from attn_course import reference
 from attn_course.checks import run_check
 
 SEEDS = [0, 1, 2]
-
-
-def verdict_of(name, fn, seed):
-    return run_check(name, fn, seed=seed)
-
-
-@pytest.mark.parametrize("seed", SEEDS)
-@pytest.mark.parametrize(
-    "name", ["attention_scores", "softmax", "context_vector", "SimpleAttention"]
-)
-def test_reference_passes(name, seed):
-    verdict = verdict_of(name, getattr(reference, name), seed)
-    assert verdict.status == "passed", verdict
 
 
 # --- attention_scores -------------------------------------------------------------------------
@@ -53,7 +39,7 @@ def scores_float32_mistake(query, keys):
 @pytest.mark.parametrize("seed", SEEDS)
 @pytest.mark.parametrize("fn", [scores_einsum, scores_broadcast])
 def test_attention_scores_other_correct_solutions_pass(fn, seed):
-    assert verdict_of("attention_scores", fn, seed).passed
+    assert run_check("attention_scores", fn, seed=seed).passed
 
 
 @pytest.mark.parametrize("seed", SEEDS)
@@ -66,7 +52,7 @@ def test_attention_scores_other_correct_solutions_pass(fn, seed):
     ],
 )
 def test_attention_scores_mistakes_are_named(fn, words, seed):
-    verdict = verdict_of("attention_scores", fn, seed)
+    verdict = run_check("attention_scores", fn, seed=seed)
     assert verdict.status == "failed"
     assert words in verdict.message
     assert "expected:" in verdict.detail and "got:" in verdict.detail
@@ -116,7 +102,7 @@ def softmax_builtin(scores, dim=-1):
 @pytest.mark.parametrize("seed", SEEDS)
 @pytest.mark.parametrize("fn", [softmax_logsumexp, softmax_loop_over_rows])
 def test_softmax_other_correct_solutions_pass(fn, seed):
-    assert verdict_of("softmax", fn, seed).passed
+    assert run_check("softmax", fn, seed=seed).passed
 
 
 @pytest.mark.parametrize("seed", SEEDS)
@@ -130,13 +116,13 @@ def test_softmax_other_correct_solutions_pass(fn, seed):
     ],
 )
 def test_softmax_mistakes_are_named(fn, words, seed):
-    verdict = verdict_of("softmax", fn, seed)
+    verdict = run_check("softmax", fn, seed=seed)
     assert verdict.status == "failed"
     assert words in verdict.message
 
 
 def test_softmax_builtin_is_forbidden():
-    verdict = verdict_of("softmax", softmax_builtin, 0)
+    verdict = run_check("softmax", softmax_builtin, seed=0)
     assert verdict.status == "forbidden"
     assert "built-in softmax" in verdict.message
 
@@ -163,7 +149,7 @@ def context_wrong_axis_mistake(weights, values):
 @pytest.mark.parametrize("seed", SEEDS)
 @pytest.mark.parametrize("fn", [context_einsum, context_broadcast])
 def test_context_vector_other_correct_solutions_pass(fn, seed):
-    assert verdict_of("context_vector", fn, seed).passed
+    assert run_check("context_vector", fn, seed=seed).passed
 
 
 @pytest.mark.parametrize("seed", SEEDS)
@@ -175,7 +161,7 @@ def test_context_vector_other_correct_solutions_pass(fn, seed):
     ],
 )
 def test_context_vector_mistakes_are_named(fn, words, seed):
-    verdict = verdict_of("context_vector", fn, seed)
+    verdict = run_check("context_vector", fn, seed=seed)
     assert verdict.status == "failed"
     assert words in verdict.message
 
@@ -198,7 +184,7 @@ def simple_attention(softmax_dim=1, squeeze=False):
 
 
 def test_simple_attention_written_with_einsum_passes():
-    assert verdict_of("SimpleAttention", simple_attention(), 0).passed
+    assert run_check("SimpleAttention", simple_attention(), seed=0).passed
 
 
 @pytest.mark.parametrize("seed", SEEDS)
@@ -211,7 +197,7 @@ def test_simple_attention_written_with_einsum_passes():
     ],
 )
 def test_simple_attention_mistakes_are_named(module, words, seed):
-    verdict = verdict_of("SimpleAttention", module, seed)
+    verdict = run_check("SimpleAttention", module, seed=seed)
     assert verdict.status == "failed"
     assert words in verdict.message
 
@@ -226,6 +212,6 @@ def test_simple_attention_without_the_required_layer_is_an_error():
             weights = torch.softmax(self.scorer(x), dim=1)
             return (weights * x).sum(1), weights
 
-    verdict = verdict_of("SimpleAttention", SimpleAttention, 0)
+    verdict = run_check("SimpleAttention", SimpleAttention, seed=0)
     assert verdict.status == "error"
     assert "attention.weight" in verdict.message

@@ -29,6 +29,13 @@ ATTENTION_WAYS = {
 }
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("name", EXERCISES)
+def test_the_reference_passes_every_check(name, seed):
+    verdict = run_check(name, getattr(reference, name), seed=seed)
+    assert verdict.status == "passed", verdict
+
+
 @pytest.mark.parametrize("way", SOFTMAX_WAYS.values(), ids=SOFTMAX_WAYS.keys())
 def test_every_way_to_a_builtin_softmax_is_recorded_and_judged_forbidden(way):
     with record_forbidden(EXERCISES["softmax"].forbidden) as seen:
