@@ -4,7 +4,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,12 +21,6 @@ from attn_course.lab import (
     write_lab_config,
     write_lab_settings,
 )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def status_code(url: str) -> int:
@@ -78,7 +71,7 @@ def test_write_lab_config_hides_nbgrader_from_learners(tmp_path: Path):
     assert set(server["ServerApp"]["jpserver_extensions"].values()) == {False}
 
 
-def test_attn_course_lab_serves_on_loopback_with_token_auth(course: Path):
+def test_attn_course_lab_serves_on_loopback_with_token_auth(course: Path, free_port):
     port = free_port()
     env = {
         **os.environ,

@@ -13,12 +13,11 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -116,12 +115,6 @@ class Server:
     root: Path
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def answers(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=2) as response:
@@ -167,7 +160,9 @@ def chromium() -> str:
 
 
 @pytest.fixture(scope="session")
-def lab_server(tmp_path_factory: pytest.TempPathFactory, chromium: str) -> Iterator[Server]:
+def lab_server(
+    tmp_path_factory: pytest.TempPathFactory, chromium: str, free_port: Callable[[], int]
+) -> Iterator[Server]:
     home = tmp_path_factory.mktemp("jupyterlab")
     root, settings, workspaces = home / "root", home / "settings", home / "workspaces"
     root.mkdir()
