@@ -9,7 +9,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 TORCH  := torch==2.13.0
 
-.PHONY: install lab test lint chromium outputs bench clean
+.PHONY: install lab test lint chromium outputs bench site clean
 
 export JUPYTER_PLATFORM_DIRS := 1
 # Notebooks whose stored outputs `make outputs` refreshes (override: make outputs NB=path.ipynb).
@@ -17,10 +17,11 @@ NB ?= notebooks/*.ipynb solutions/*.ipynb
 
 install: $(STAMP)
 
-# torch is installed first and pinned: any other spec pulls a multi-GB CUDA build.
+# torch goes first, the CPU build where there is a choice (.ci/install-torch says which it got),
+# and stays pinned for the rest: pip would otherwise swap it for the CUDA build of the index.
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet $(TORCH)
+	TORCH_SPEC=$(TORCH) bash .ci/install-torch $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test]' $(TORCH)
 	touch $(STAMP)
 
@@ -48,5 +49,9 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/grading.py
 	$(BIN)/python benchmarks/efficient_attention.py
 
+# The course as a static HTML site (lessons and exercises with their stored outputs): build/site.
+site: $(STAMP)
+	$(BIN)/python -m attn_course.site build/site
+
 clean:
-	rm -rf $(VENV) grades .pytest_cache .hypothesis
+	rm -rf $(VENV) grades build dist .pytest_cache .hypothesis

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import copy
 import re
+import site
+import sysconfig
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -164,6 +166,37 @@ def notebook_text(notebook: NotebookNode) -> str:
 
 def _expected_outputs_are_stale(solution: NotebookNode) -> bool:
     return nbformat.writes(with_expected_outputs(solution)) != nbformat.writes(solution)
+
+
+class ReleaseError(Exception):
+    """``attn-course release`` cannot run as asked (the message says why and what to do)."""
+
+
+def installed_in_site_packages() -> bool:
+    """Whether this package lies in a site-packages folder (a regular install from a wheel),
+    rather than being an editable install of a checkout."""
+    package = Path(__file__).resolve().parent
+    paths = sysconfig.get_paths()
+    folders = {*site.getsitepackages(), site.getusersitepackages(), paths["purelib"],
+               paths["platlib"]}  # fmt: skip
+    return any(package.is_relative_to(Path(folder).resolve()) for folder in folders)
+
+
+def usable_solutions(solutions_dir: str | Path, writing: bool) -> None:
+    """Raise ``ReleaseError`` unless ``solutions_dir`` holds solution notebooks and, when
+    ``writing``, the grader's ``cells.json`` belongs to a checkout rather than an installed
+    package (a release rewrites it)."""
+    folder = Path(solutions_dir)
+    if not folder.is_dir():
+        raise ReleaseError(f"no solutions folder {folder}: pass --solutions DIR")
+    if not any(folder.glob("*.ipynb")):
+        raise ReleaseError(f"no solution notebooks (*.ipynb) in {folder}")
+    if writing and installed_in_site_packages():
+        raise ReleaseError(
+            "this attn-course is installed in site-packages, and a release would rewrite the "
+            "grader's cells.json inside it; release from a clone of the course installed with "
+            "`pip install -e .` (--check only reads, and works here)"
+        )
 
 
 def release(solutions_dir: str | Path, exercises_dir: str | Path) -> list[Path]:

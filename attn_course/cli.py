@@ -3,19 +3,26 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 
 def _lab(args: argparse.Namespace) -> int:
     from attn_course.lab import run_lab
 
-    return run_lab(port=args.port, open_browser=not args.no_browser)
+    return run_lab(port=args.port, open_browser=not args.no_browser, directory=args.dir)
 
 
 def _release(args: argparse.Namespace) -> int:
-    from attn_course.assignments import release, stale_exercises
+    from attn_course.assignments import ReleaseError, release, stale_exercises, usable_solutions
     from attn_course.grader.catalog import CELLS_FILE, catalog_is_stale, write_catalog
 
+    try:
+        usable_solutions(args.solutions, writing=not args.check)
+    except ReleaseError as error:
+        print(f"attn-course release: error: {error}", file=sys.stderr)
+        return 2
     if args.check:
         problems = stale_exercises(args.solutions, args.exercises)
         if catalog_is_stale(args.solutions):
@@ -72,6 +79,12 @@ def build_parser() -> argparse.ArgumentParser:
     lab = commands.add_parser("lab", help="start the course in JupyterLab (127.0.0.1)")
     lab.add_argument("--port", type=int, default=None, help="port (default: first free from 8888)")
     lab.add_argument("--no-browser", action="store_true", help="do not open a browser")
+    lab.add_argument(
+        "--dir", type=Path, default=None, metavar="DIR",
+        help="course folder: lessons and exercises are copied there on first run and updated "
+        "later without overwriting your changes (default: the course folder you are in, "
+        "else ~/attn-course)",
+    )  # fmt: skip
     lab.set_defaults(func=_lab)
 
     release = commands.add_parser(

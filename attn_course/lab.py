@@ -1,46 +1,48 @@
 """Start JupyterLab on the course: 127.0.0.1 only, token authentication on, lesson 00 open.
 
+The course folder is ``--dir`` if given; else the course folder the command runs in (a clone of
+the repository, or one laid out before); else ``~/attn-course``. Unless it is the very folder
+the lessons are installed from (a clone with an editable install), ``lay_out_course`` first
+copies the installed lessons and exercises into it and brings them up to date on later runs,
+never overwriting a notebook the learner changed.
+
 ``attn-course lab`` (and ``make lab``) use ``lab_command``; the browser tests use it too, with
 throw-away settings and workspace folders, so what they test is what learners get.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
 import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 FIRST_NOTEBOOK = "notebooks/00_welcome.ipynb"
+COURSE_FOLDERS = ("notebooks", "exercises")
+DEFAULT_DIR = Path.home() / "attn-course"
+STATE_DIR = ".jupyter-course"  # the course's own JupyterLab state, inside the course folder
+SHIPPED_FILE = f"{STATE_DIR}/shipped.json"  # sha256 of each file as the course last copied it
 
-# JupyterLab settings for the course: no news pop-up, no update checks (we are offline).
+# Course defaults for JupyterLab settings: no news pop-up, no update checks (we are offline).
+# They are defaults only (a ``default_setting_overrides`` layer): the learner's own JupyterLab
+# settings, a dark theme say, still win.
 LAB_SETTINGS = {
-    "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {
+    "@jupyterlab/apputils-extension:notification": {
         "fetchNews": "false",
         "checkForUpdates": False,
     },
 }
-
-
-def course_root(start: Path | None = None) -> Path:
-    """The folder holding ``notebooks/``: ``start`` (default: the current folder) or one of its
-    parents, else the checkout this package was installed from (an editable install)."""
-    start = (start or Path.cwd()).resolve()
-    candidates = [start, *start.parents, Path(__file__).resolve().parent.parent]
-    for folder in candidates:
-        if (folder / FIRST_NOTEBOOK).is_file():
-            return folder
-    raise FileNotFoundError(
-        f"no {FIRST_NOTEBOOK} in {start} or its parents: run from the course folder"
-    )
-
 
 # Jupyter config for the learners' JupyterLab: nbgrader (installed for instructors and tests)
 # keeps its menus, sidebars and server extensions out of the way.
 NBGRADER_SERVER_EXTENSIONS = ("formgrader", "validate_assignment", "assignment_list", "course_list")
 LAB_CONFIG = {
     "labconfig/page_config.json": {"disabledExtensions": {"@jupyter/nbgrader": True}},
+    "labconfig/default_setting_overrides.json": LAB_SETTINGS,
     "jupyter_server_config.json": {
         "ServerApp": {
             "jpserver_extensions": {
@@ -51,23 +53,85 @@ LAB_CONFIG = {
 }
 
 
-def write_lab_config(config_dir: Path) -> dict[str, str]:
+def installed_course() -> Path:
+    """The folder this installation's lessons and exercises come from: the package's ``course``
+    data in a wheel, the repository itself in an editable install."""
+    package = Path(__file__).resolve().parent
+    for folder in (package / "course", package.parent):
+        if (folder / FIRST_NOTEBOOK).is_file():
+            return folder
+    raise FileNotFoundError(f"this attn-course installation has no {FIRST_NOTEBOOK}: reinstall it")
+
+
+def enclosing_course(start: Path) -> Path | None:
+    """``start`` or the first of its parents that holds ``notebooks/00_welcome.ipynb``."""
+    start = start.resolve()
+    return next((f for f in (start, *start.parents) if (f / FIRST_NOTEBOOK).is_file()), None)
+
+
+def course_root(start: Path | None = None) -> Path:
+    """The course folder around ``start`` (default: the current folder), else the installed
+    course."""
+    return enclosing_course(start or Path.cwd()) or installed_course()
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@dataclass
+class CourseUpdate:
+    """What ``lay_out_course`` did: files written (new or updated), and learner-changed
+    notebooks kept as they are, each with the path its new version was written to."""
+
+    written: list[Path] = field(default_factory=list)
+    kept: dict[Path, Path] = field(default_factory=dict)
+
+
+def lay_out_course(target: Path, source: Path | None = None) -> CourseUpdate:
+    """Copy the course's notebooks and exercises from ``source`` (default: the installed ones)
+    into ``target``, creating it if needed.
+
+    A file missing in ``target`` is copied; one still as a previous run copied it is replaced
+    by the new version; one the learner changed is left alone and the new version goes beside
+    it, as ``NAME.new.ipynb``. The hashes of what was copied are kept in ``SHIPPED_FILE``.
+    """
+    source = source or installed_course()
+    record_path = target / SHIPPED_FILE
+    shipped = json.loads(record_path.read_text()) if record_path.is_file() else {}
+    update = CourseUpdate()
+    for folder in COURSE_FOLDERS:
+        for new in sorted((source / folder).glob("*.ipynb")):
+            relative = f"{folder}/{new.name}"
+            current, new_hash = target / relative, _sha256(new)
+            if current.is_file() and _sha256(current) == new_hash:
+                shipped[relative] = new_hash
+                continue
+            if current.is_file() and _sha256(current) != shipped.get(relative):
+                beside = current.with_suffix(".new.ipynb")
+                if not beside.is_file() or _sha256(beside) != new_hash:
+                    beside.write_bytes(new.read_bytes())
+                update.kept[current] = beside
+                continue
+            current.parent.mkdir(parents=True, exist_ok=True)
+            current.write_bytes(new.read_bytes())
+            shipped[relative] = new_hash
+            update.written.append(current)
+    record_path.parent.mkdir(parents=True, exist_ok=True)
+    record_path.write_text(json.dumps(dict(sorted(shipped.items())), indent=1) + "\n")
+    return update
+
+
+def write_lab_config(config_dir: Path, environ: Mapping[str, str] = os.environ) -> dict[str, str]:
     """Write the course's Jupyter config into ``config_dir``; return the environment variables
-    that make JupyterLab read it (``JUPYTER_CONFIG_PATH``, ahead of the installation's)."""
+    that make JupyterLab read it: ``JUPYTER_CONFIG_PATH`` as in ``environ``, with ``config_dir``
+    added last (below the learner's own config folders, above the installation's)."""
     for relative, values in LAB_CONFIG.items():
         path = config_dir / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(values, indent=2) + "\n")
-    return {"JUPYTER_CONFIG_PATH": str(config_dir)}
-
-
-def write_lab_settings(settings_dir: Path) -> None:
-    """Write the course's JupyterLab user settings, keeping any file that is already there."""
-    for relative, values in LAB_SETTINGS.items():
-        path = settings_dir / relative
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps(values, indent=2) + "\n")
+    paths = [p for p in environ.get("JUPYTER_CONFIG_PATH", "").split(os.pathsep) if p]
+    return {"JUPYTER_CONFIG_PATH": os.pathsep.join([*paths, str(config_dir)])}
 
 
 def lab_command(
@@ -79,21 +143,21 @@ def lab_command(
 ) -> list[str]:
     """The argv that serves JupyterLab on 127.0.0.1 from ``root`` with lesson 00 open.
 
-    Token authentication stays on (JupyterLab prints the URL with its token). Settings and
-    workspaces default to ``root/.jupyter-course/`` so the course's settings never touch the
-    learner's own JupyterLab; call ``write_lab_settings`` on ``settings_dir`` first, and run it
-    with the environment ``write_lab_config`` returns.
+    Token authentication stays on (JupyterLab prints the URL with its token). The learner's own
+    JupyterLab settings apply unless ``settings_dir`` replaces them (the tests do); workspaces
+    default to ``root/.jupyter-course/workspaces``, so the course's layout stays with the course.
+    Run it with the environment ``write_lab_config`` returns.
     """
-    state = root / ".jupyter-course"
     argv = [
-        sys.executable, "-m", "jupyter", "lab",
+        sys.executable, "-m", "jupyterlab",
         "--ServerApp.ip=127.0.0.1",
         f"--ServerApp.root_dir={root}",
-        f"--LabApp.user_settings_dir={settings_dir or state / 'settings'}",
-        f"--LabApp.workspaces_dir={workspaces_dir or state / 'workspaces'}",
+        f"--LabApp.workspaces_dir={workspaces_dir or root / STATE_DIR / 'workspaces'}",
         f"--LabApp.default_url=/lab/tree/{FIRST_NOTEBOOK}",
         "--ServerApp.port_retries=0" if port else "--ServerApp.port_retries=50",
     ]  # fmt: skip
+    if settings_dir:
+        argv.append(f"--LabApp.user_settings_dir={settings_dir}")
     if port:
         argv.append(f"--ServerApp.port={port}")
     if not open_browser:
@@ -103,18 +167,33 @@ def lab_command(
     return argv
 
 
-def run_lab(port: int | None = None, open_browser: bool = True) -> int:
+def prepare_course(directory: Path | None = None) -> Path:
+    """The course folder ``attn-course lab`` serves (see the module docstring), laid out and up
+    to date; says what it copied and which changed notebooks it kept."""
+    root = (directory or enclosing_course(Path.cwd()) or DEFAULT_DIR).resolve()
+    if (root / FIRST_NOTEBOOK).is_file() and root == installed_course():
+        return root
+    update = lay_out_course(root)
+    if update.written:
+        print(f"attn-course: copied {len(update.written)} notebooks into {root}")
+    for kept, beside in update.kept.items():
+        print(f"attn-course: kept your {kept.relative_to(root)}; its new version is {beside.name}")
+    return root
+
+
+def run_lab(
+    port: int | None = None, open_browser: bool = True, directory: Path | None = None
+) -> int:
     """Start JupyterLab on the course in the foreground; returns its exit status.
 
     On POSIX the process becomes JupyterLab (``exec``), so Ctrl-C and SIGTERM reach it directly.
     """
-    root = course_root()
-    settings_dir = root / ".jupyter-course" / "settings"
-    write_lab_settings(settings_dir)
-    os.environ.update(write_lab_config(root / ".jupyter-course" / "config"))
-    argv = lab_command(root, port=port, open_browser=open_browser, settings_dir=settings_dir)
+    root = prepare_course(directory)
+    os.environ.update(write_lab_config(root / STATE_DIR / "config"))
+    argv = lab_command(root, port=port, open_browser=open_browser)
     if os.name == "posix":
         os.chdir(root)
+        sys.stdout.flush()  # execv drops Python's buffers
         os.execv(argv[0], argv)
     try:
         return subprocess.call(argv, cwd=root)

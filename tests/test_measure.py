@@ -1,6 +1,7 @@
+import pytest
 import torch
 
-from attn_course.measure import measure_attention, peak_memory_bytes, time_call
+from attn_course.measure import measure_attention, memory_events, peak_memory_bytes, time_call
 
 
 def test_peak_memory_sees_a_torch_allocation():
@@ -39,3 +40,11 @@ def test_measure_attention_reports_every_version():
     assert all(seconds > 0 for seconds in cost.seconds.values())
     assert cost.peak_bytes["naive"] >= 2 * 128 * 128 * 4  # scores and weights, float32
     assert cost.peak_bytes["tiled"] < 128 * 128 * 4  # less than one (T, S) matrix
+
+
+def test_memory_events_says_plainly_when_torch_keeps_them_elsewhere():
+    class ProfileWithoutKinetoResults:
+        profiler = object()
+
+    with pytest.raises(RuntimeError, match=r"per-allocation events, and torch .* does not keep"):
+        memory_events(ProfileWithoutKinetoResults())

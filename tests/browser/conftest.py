@@ -1,7 +1,7 @@
 """JupyterLab in a real Chromium: one server and one browser per session, a fresh page per test.
 
 The server is started the way ``attn-course lab`` starts it (``lab_command`` and
-``write_lab_settings``), on a free port of 127.0.0.1, serving a throw-away folder with its own
+``write_lab_config``), on a free port of 127.0.0.1, serving a throw-away folder with its own
 settings, workspaces and Jupyter/IPython folders. Notebooks under test are copied there with
 their outputs and saved widget state removed, so nothing stored can stand in for a real run.
 """
@@ -26,7 +26,7 @@ import pytest
 from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
-from attn_course.lab import course_root, lab_command, write_lab_config, write_lab_settings
+from attn_course.lab import course_root, lab_command, write_lab_config
 
 CHROMIUM_FLAGS = [
     "--headless",
@@ -166,7 +166,6 @@ def lab_server(
     home = tmp_path_factory.mktemp("jupyterlab")
     root, settings, workspaces = home / "root", home / "settings", home / "workspaces"
     root.mkdir()
-    write_lab_settings(settings)
     token = secrets.token_hex(16)
     env = {
         **os.environ,
