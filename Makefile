@@ -51,6 +51,7 @@ bench: $(STAMP)
 
 # The course as a static HTML site (lessons and exercises with their stored outputs): build/site.
 site: $(STAMP)
+	rm -rf build/site
 	$(BIN)/python -m attn_course.site build/site
 
 clean:

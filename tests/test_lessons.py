@@ -1,4 +1,4 @@
-"""Every lesson has the shape course-spec.md §1 asks for (nbval checks the outputs themselves)."""
+"""Every lesson has the shape docs/contract.md §1 asks for (nbval checks the outputs themselves)."""
 
 import re
 from pathlib import Path

@@ -142,8 +142,9 @@ def test_this_checkout_is_an_editable_install_that_may_release():
 def dists(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The sdist, and the wheel built from that sdist (so the sdist must be complete)."""
     out = tmp_path_factory.mktemp("dist")
-    subprocess.run([sys.executable, "-m", "build", "--outdir", str(out), str(ROOT)],
-                   check=True, capture_output=True)  # fmt: skip
+    done = subprocess.run([sys.executable, "-m", "build", "--outdir", str(out), str(ROOT)],
+                          capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
     return out
 
 

@@ -1,4 +1,4 @@
-"""The batch grader behind ``attn-course grade`` and ``attn-course check`` (specification §4).
+"""The batch grader behind ``attn-course grade`` and ``attn-course check`` (docs/contract.md §4).
 
 A pipeline of small stages, each returning dataclasses:
 

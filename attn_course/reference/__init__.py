@@ -1,6 +1,6 @@
 """Reference implementations of everything the course teaches, in pure PyTorch.
 
-``from attn_course.reference import NAME`` works for every name in the course specification's
+``from attn_course.reference import NAME`` works for every name in docs/contract.md §2's
 assignment table, with the same contract. Glossary: B batch, T queries, S keys/values,
 D model width, H heads, Dh head width. Masks are boolean, True = may attend.
 """
