@@ -131,10 +131,11 @@ def build_site(out: Path, course: Path | None = None) -> list[Path]:
     documents = [(Path("index.html"), index_notebook(pages), "attn-course")]
     for number, page in enumerate(pages):
         notebook = nbformat.read(course / page.relative, as_version=4)
-        documents.append((Path(page.html), for_the_site(notebook, navigation(pages, number)), ""))
+        nav = navigation(pages, number)
+        documents.append((Path(page.html), for_the_site(notebook, nav), page.title))
     written = []
     for relative, notebook, title in documents:
-        notebook.metadata["title"] = title or title_of(notebook, relative.stem)
+        notebook.metadata["title"] = title  # the page's <title>
         html, _ = exporter.from_notebook_node(notebook)
         path = out / relative
         path.parent.mkdir(parents=True, exist_ok=True)

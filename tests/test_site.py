@@ -57,6 +57,7 @@ def test_every_notebook_gets_a_page_with_links_to_pages_and_no_widget_state(tmp_
     assert 'next: <a href="../notebooks/13_new.html">Lesson 13 · New</a>' in welcome
     new = (out / "notebooks/13_new.html").read_text()
     assert '<a href="../exercises/06_new.html">the exercise</a>' in new
+    assert "<title>Lesson 13 · New</title>" in new
     assert "An interactive widget is here" in new and "widget-view+json" not in new
     for html in (welcome, new, index):
         assert ".ipynb" not in re.sub(r"<style.*?</style>", "", html, flags=re.S)
