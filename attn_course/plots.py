@@ -426,7 +426,7 @@ def positional_encoding_figure(
                    linewidth=1, label=f"column {column}")
         right.plot(shown[:, column].numpy(), "o", markersize=3, color=color)
     right.set(xlabel="position", ylabel="value",
-              title="some columns over the positions (dots: integer positions)")
+              title="some columns (dots: whole positions)")
     right.legend(loc="lower left", fontsize=8)
     right.grid(alpha=0.3)
     return fig
