@@ -414,17 +414,18 @@ def positional_encoding_figure(
     left.set(xlabel="dimension (column of D)", ylabel="position", title="encoding (T, D)")
     fig.colorbar(image, ax=left, label="value")
     shown = encoding[:curve_len]  # (T', D)
+    if waves is not None:
+        fine = _as_tensor(wave_positions)  # (N,)
+        keep = fine <= len(shown) - 1  # (N,): the fine positions inside the panel
+        fine, waves = fine[keep], _as_tensor(waves)[keep]  # (N',), (N', D)
     for index, column in enumerate(columns):
-        color = f"C{index % 10}"
+        color, label = f"C{index % 10}", f"column {column}"
         if waves is None:
-            right.plot(shown[:, column].numpy(), "o-", markersize=3, color=color,
-                       label=f"column {column}")
-            continue
-        fine = _as_tensor(wave_positions)
-        keep = fine <= len(shown) - 1
-        right.plot(fine[keep].numpy(), _as_tensor(waves)[keep, column].numpy(), color=color,
-                   linewidth=1, label=f"column {column}")
-        right.plot(shown[:, column].numpy(), "o", markersize=3, color=color)
+            right.plot(shown[:, column].numpy(), "o-", markersize=3, color=color, label=label)
+        else:
+            right.plot(fine.numpy(), waves[:, column].numpy(), color=color, linewidth=1,
+                       label=label)
+            right.plot(shown[:, column].numpy(), "o", markersize=3, color=color)
     right.set(xlabel="position", ylabel="value",
               title="some columns (dots: whole positions)")
     right.legend(loc="lower left", fontsize=8)
