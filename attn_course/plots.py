@@ -115,11 +115,11 @@ def bars_per_key(
 ) -> Figure:
     """One bar per key for each entry of ``panels`` (title -> (S,) values), stacked (lesson 01).
 
-    Each panel keeps its own y scale, so score functions of different sizes can be compared by
-    shape: which key wins, and by how much.
+    All panels share one y scale, so the sizes of the scores can be compared as well as their
+    shapes (which key wins, and by how much): a scaled score's bars are visibly shorter.
     """
     fig = Figure(figsize=(6, 0.6 + panel_height * len(panels)), layout="constrained")
-    axes = fig.subplots(len(panels), 1, sharex=True, squeeze=False)[:, 0]
+    axes = fig.subplots(len(panels), 1, sharex=True, sharey=True, squeeze=False)[:, 0]
     positions = range(len(key_labels))
     for ax, (name, values) in zip(axes, panels.items(), strict=True):
         values = _as_tensor(values)
@@ -146,20 +146,31 @@ def temperature_figure(
     moves as the temperature changes (lesson 02).
 
     ``weights_by_temperature`` is (N, S) for the N ``temperatures``; ``weights`` (S,) are the
-    weights at ``temperature`` (drawn as bars and as a vertical line on the curves).
+    weights at ``temperature`` (drawn as bars and as a vertical line on the curves). Keys with
+    equal curves (equal scores) share one curve, labelled with all their names, and one colour.
     """
     temperatures = _as_tensor(temperatures)
     curves = _as_tensor(weights_by_temperature)
     weights = _as_tensor(weights)
+    groups: list[list[int]] = []  # keys whose curves coincide, drawn once
+    for key, curve in enumerate(curves.T):
+        twin = next((g for g in groups if torch.allclose(curves[:, g[0]], curve)), None)
+        if twin is None:
+            groups.append([key])
+        else:
+            twin.append(key)
+    color_of = {key: f"C{i % 10}" for i, group in enumerate(groups) for key in group}
     fig = Figure(figsize=(10, 3.8), layout="constrained")
     bars_ax, curves_ax = fig.subplots(1, 2)
-    colors = [f"C{i % 10}" for i in range(len(key_labels))]  # the same colour as its curve
+    colors = [color_of[key] for key in range(len(key_labels))]  # the same colour as its curve
     bars_ax.bar(range(len(key_labels)), weights.numpy(), color=colors)
     bars_ax.set_xticks(range(len(key_labels)), labels=list(key_labels))
     bars_ax.set(ylim=(0, 1), xlabel="key", ylabel="attention weight",
                 title=f"weights at temperature {temperature:g}")
-    for label, curve in zip(key_labels, curves.T, strict=True):
-        curves_ax.plot(temperatures.numpy(), curve.numpy(), label=label)
+    for group in groups:
+        label = " = ".join(key_labels[key] for key in group)
+        curves_ax.plot(temperatures.numpy(), curves[:, group[0]].numpy(), label=label,
+                       color=color_of[group[0]])
     curves_ax.axvline(temperature, color="black", linestyle="--", linewidth=1)
     curves_ax.set_xscale("log")
     curves_ax.set(ylim=(0, 1), xlabel="temperature (log scale)", ylabel="attention weight",
@@ -214,11 +225,13 @@ def kernel_regression_figure(
 
 def kernel_weights_heatmap(weights: Values, x_queries: Values, x_keys: Values) -> Figure:
     """The (T, S) attention weights of kernel regression, placed at the real query and key
-    positions: keys sorted, so the weight sits on a band along the diagonal (lesson 03)."""
+    positions, queries down and keys across: keys sorted, so the weight sits on a band along
+    the diagonal (lesson 03)."""
     fig = Figure(figsize=(6, 4.5), layout="constrained")
     ax = fig.subplots()
     mesh = ax.pcolormesh(_as_tensor(x_keys).numpy(), _as_tensor(x_queries).numpy(),
                          _as_tensor(weights).numpy(), cmap="viridis", shading="nearest")
+    ax.invert_yaxis()  # queries grow downwards, as in every other heatmap of the course
     ax.set(xlabel="key x_i (training input)", ylabel="query x",
            title="attention weights of every query over the training points")
     fig.colorbar(mesh, ax=ax, label="attention weight")
@@ -378,9 +391,21 @@ def attention_over_sequences(
     return fig
 
 
-def positional_encoding_figure(encoding: Values, columns: Sequence[int] = (0, 2, 6, 14)) -> Figure:
-    """A (T, D) positional encoding as a heatmap, and a few of its columns as curves over the
-    position (lesson 10): fast waves in the first columns, slower ones further right.
+def positional_encoding_figure(
+    encoding: Values,
+    columns: Sequence[int] = (0, 2, 6, 14),
+    *,
+    waves: Values | None = None,
+    wave_positions: Values | None = None,
+    curve_len: int | None = None,
+) -> Figure:
+    """A (T, D) positional encoding as a heatmap, and a few of its columns over the position
+    (lesson 10): fast waves in the first columns, slower ones further right.
+
+    On the right each column's values at the integer positions are dots. ``waves`` (N, D), the
+    same encoding at N finer ``wave_positions``, draws the continuous wave through them, so a
+    fast column is not mistaken for a zigzag joining its samples. ``curve_len`` limits the right
+    panel to the first positions.
     """
     encoding = _as_tensor(encoding)  # (T, D)
     fig = Figure(figsize=(8.5, 3.8), layout="constrained")  # wider is scaled down in JupyterLab
@@ -388,9 +413,21 @@ def positional_encoding_figure(encoding: Values, columns: Sequence[int] = (0, 2,
     image = left.imshow(encoding.numpy(), cmap="RdBu_r", vmin=-1, vmax=1, aspect="auto")
     left.set(xlabel="dimension (column of D)", ylabel="position", title="encoding (T, D)")
     fig.colorbar(image, ax=left, label="value")
-    for column in columns:
-        right.plot(encoding[:, column].numpy(), label=f"column {column}")
-    right.set(xlabel="position", ylabel="value", title="some columns over the positions")
+    shown = encoding[:curve_len]  # (T', D)
+    if waves is not None:
+        fine = _as_tensor(wave_positions)  # (N,)
+        keep = fine <= len(shown) - 1  # (N,): the fine positions inside the panel
+        fine, waves = fine[keep], _as_tensor(waves)[keep]  # (N',), (N', D)
+    for index, column in enumerate(columns):
+        color, label = f"C{index % 10}", f"column {column}"
+        if waves is None:
+            right.plot(shown[:, column].numpy(), "o-", markersize=3, color=color, label=label)
+        else:
+            right.plot(fine.numpy(), waves[:, column].numpy(), color=color, linewidth=1,
+                       label=label)
+            right.plot(shown[:, column].numpy(), "o", markersize=3, color=color)
+    right.set(xlabel="position", ylabel="value",
+              title="some columns (dots: whole positions)")
     right.legend(loc="lower left", fontsize=8)
     right.grid(alpha=0.3)
     return fig

@@ -1,8 +1,10 @@
 """Interactive explorers for the lessons (the only module that imports ipywidgets).
 
 Each function returns a widget whose figures come from ``attn_course.plots``. A lesson cell that
-shows a widget is marked ``# NBVAL_IGNORE_OUTPUT``; the next cell draws the same picture
-statically (compared by nbval, and readable where widgets do not render).
+shows a widget carries the cell tag ``nbval-ignore-output`` (nbval honours the tag as it does the
+``# NBVAL_IGNORE_OUTPUT`` comment, without showing learners a marker); the next cell draws the
+same picture statically, at a setting the lesson names (compared by nbval, and readable where
+widgets do not render).
 """
 
 import base64

@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/efficient_attention.py            # T = 512 ... 8192, 1 thread
     .venv/bin/python benchmarks/efficient_attention.py --threads 2
     .venv/bin/python benchmarks/efficient_attention.py --seq-lens 256 1024 --plot /tmp/cost.png
+    .venv/bin/python benchmarks/efficient_attention.py --json benchmarks/efficient_attention.json
 
 Inputs: self-attention, (B, H, T, Dh) = (1, 1, T, 64), float32. Versions: "naive" is the
 course's reference ``scaled_dot_product_attention`` (it builds the (T, S) scores and weights),
@@ -21,9 +22,16 @@ which keeps a scratch buffer per thread.
 
 The lesson's targets, checked at the largest T: tiled peak memory <= 10% of naive's, tiled
 time <= 2x F.sdpa's. The exit status is 1 when a target is missed.
+
+With --json the figures are also written to a file: ``benchmarks/efficient_attention.json`` is
+the one record of the measured figures that lesson 12 prints and the README quotes.
 """
 
 import argparse
+import datetime
+import json
+import os
+import platform
 import sys
 
 import torch
@@ -45,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         "--threads", type=int, default=1, help="torch threads (default 1; 0: torch's own choice)"
     )
     parser.add_argument("--plot", help="also save the figure of lesson 12 to this PNG file")
+    parser.add_argument("--json", help="also write the measured figures to this JSON file")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -85,6 +94,32 @@ def main(argv: list[str] | None = None) -> int:
         f"T = {last.seq_len}: tiled time {time_ratio:.2f}x F.sdpa "
         f"(target <= {TIME_TARGET:.0f}x): {'met' if time_ok else 'MISSED'}"
     )
+
+    if args.json:
+        record = {
+            "date": datetime.date.today().isoformat(),
+            "torch": torch.__version__,
+            "python": platform.python_version(),
+            "threads": torch.get_num_threads(),
+            "cpus": os.cpu_count(),
+            "load_average_1min": round(os.getloadavg()[0], 2),
+            "nice": os.nice(0),
+            "head_dim": args.head_dim,
+            "block_size": args.block_size,
+            "repeats": args.repeats,
+            "rows": [
+                {
+                    "seq_len": cost.seq_len,
+                    "ms": {name: round(1e3 * sec, 2) for name, sec in cost.seconds.items()},
+                    "mib": {name: round(b / 2**20, 2) for name, b in cost.peak_bytes.items()},
+                }
+                for cost in costs
+            ],
+        }
+        with open(args.json, "w", encoding="utf-8") as file:
+            json.dump(record, file, indent=2)
+            file.write("\n")
+        print(f"figures written to {args.json}")
 
     if args.plot:
         seq_lens = [cost.seq_len for cost in costs]

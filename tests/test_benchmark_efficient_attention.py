@@ -1,14 +1,20 @@
-"""The efficient-attention benchmark runs end to end (tiny sizes: a smoke test, not a timing)."""
+"""The efficient-attention benchmark runs end to end (tiny sizes: a smoke test, not a timing),
+and the README quotes the figures it recorded, the same ones lesson 12 prints."""
 
+import json
+import re
 import subprocess
 import sys
 from pathlib import Path
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "efficient_attention.py"
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "benchmarks" / "efficient_attention.py"
+RECORD = ROOT / "benchmarks" / "efficient_attention.json"
 
 
 def test_benchmark_prints_a_row_per_length_and_judges_the_targets(tmp_path):
     plot = tmp_path / "cost.png"
+    record = tmp_path / "cost.json"
     run = subprocess.run(
         [
             sys.executable,
@@ -22,6 +28,8 @@ def test_benchmark_prints_a_row_per_length_and_judges_the_targets(tmp_path):
             "32",
             "--plot",
             str(plot),
+            "--json",
+            str(record),
         ],
         capture_output=True,
         text=True,
@@ -38,3 +46,26 @@ def test_benchmark_prints_a_row_per_length_and_judges_the_targets(tmp_path):
     missed = "MISSED" in run.stdout
     assert run.returncode == (1 if missed else 0), run.stderr
     assert plot.stat().st_size > 0
+    rows = json.loads(record.read_text())["rows"]
+    assert [row["seq_len"] for row in rows] == [64, 128]
+    assert all(set(row["ms"]) == set(row["mib"]) == {"naive", "tiled", "F.sdpa"} for row in rows)
+
+
+def test_the_readme_quotes_the_recorded_figures_at_the_largest_length():
+    record = json.loads(RECORD.read_text())
+    last = record["rows"][-1]
+    ms, mib = last["ms"], last["mib"]
+    readme = (ROOT / "README.md").read_text()
+    (quote,) = [item for item in readme.split("\n- ") if "efficient_attention.json" in item]
+    quote = re.sub(r"\s+", " ", quote)
+    assert f"T = {last['seq_len']}" in quote
+    for figure in (
+        f"{mib['tiled']:.1f} MiB",
+        f"{mib['naive']:.1f} MiB",
+        f"{ms['tiled']:.0f} ms",
+        f"{ms['F.sdpa']:.0f} ms",
+        f"{ms['naive']:.0f} ms",
+        f"({ms['tiled'] / ms['F.sdpa']:.2f}×",
+        record["date"],
+    ):
+        assert figure in quote, figure

@@ -69,3 +69,18 @@ def test_lesson_has_objectives_recap_pictures_and_pointers(lesson):
         assert f"../exercises/{EXERCISE_OF[lesson]}.ipynb" in markdown, "try-it pointer"
     if lesson in WIDGET_LESSONS:
         assert outputs(nb, "application/vnd.jupyter.widget-view+json"), "an interactive widget"
+
+
+@pytest.mark.parametrize("lesson", sorted(WIDGET_LESSONS))
+def test_widget_cells_are_tagged_to_skip_output_comparison_not_marked_in_their_code(lesson):
+    nb = nbformat.read(ROOT / "notebooks" / f"{lesson}.ipynb", as_version=4)
+    widget = "application/vnd.jupyter.widget-view+json"
+    widget_cells = [
+        cell
+        for cell in nb.cells
+        if cell.cell_type == "code" and any(widget in o.get("data", {}) for o in cell.outputs)
+    ]
+    assert widget_cells
+    for cell in widget_cells:
+        assert "nbval-ignore-output" in cell.metadata.get("tags", []), cell.source
+        assert "NBVAL_IGNORE_OUTPUT" not in cell.source, "a tag, not a comment learners see"

@@ -20,6 +20,21 @@ def test_positional_encoding_figure_shows_the_matrix_and_the_chosen_columns():
     assert curves.lines[1].get_ydata().tolist() == pytest.approx(pe[:, 3].tolist())
 
 
+def test_positional_encoding_figure_draws_the_continuous_waves_through_the_integer_samples():
+    pe = sinusoidal_positional_encoding(20, 8)
+    fine_positions = torch.linspace(0, 19, 191)
+    waves = torch.sin(fine_positions[:, None] * torch.ones(8))  # (N, D): stands in for the waves
+    fig = plots.positional_encoding_figure(
+        pe, columns=(0,), waves=waves, wave_positions=fine_positions, curve_len=10
+    )
+    curves = fig.axes[1]
+    wave, dots = curves.lines
+    assert wave.get_label() == "column 0" and dots.get_linestyle() == "None"
+    assert max(wave.get_xdata()) == pytest.approx(9.0)
+    assert wave.get_ydata().tolist() == pytest.approx(waves[fine_positions <= 9, 0].tolist())
+    assert dots.get_ydata().tolist() == pytest.approx(pe[:10, 0].tolist())
+
+
 def test_image_attention_figure_lays_patch_weights_over_each_image():
     images = torch.rand(3, 8, 8)
     weights = torch.softmax(torch.randn(3, 4), dim=-1)  # 2 x 2 patches of 4 x 4 pixels

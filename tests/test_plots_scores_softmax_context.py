@@ -75,6 +75,7 @@ def test_bars_per_key_draws_one_panel_per_entry_and_highlights_the_largest_bar()
     assert colors[1] == matplotlib.colors.to_hex("tab:orange")
     assert set(colors[:1] + colors[2:]) == {matplotlib.colors.to_hex("tab:blue")}
     assert tick_labels(bottom.xaxis) == TOKENS
+    assert top.get_ylim() == bottom.get_ylim(), "one scale: halved scores look halved"
 
 
 def test_temperature_figure_shows_the_weights_as_bars_and_one_curve_per_key():
@@ -89,6 +90,20 @@ def test_temperature_figure_shows_the_weights_as_bars_and_one_curve_per_key():
     np.testing.assert_allclose(key_curves[1].get_ydata(), curves[:, 1].numpy())
     assert list(marker.get_xdata()) == [2.0, 2.0]
     assert lines.get_xscale() == "log"
+
+
+def test_temperature_figure_draws_keys_with_equal_scores_as_one_labelled_curve():
+    temperatures = torch.tensor([0.1, 1.0, 10.0])
+    curves = torch.tensor([[0.0, 1.0, 0.0], [0.2, 0.6, 0.2], [0.3, 0.4, 0.3]])  # x and z equal
+    fig = plots.temperature_figure(["x", "y", "z"], temperatures, curves, 1.0, [0.2, 0.6, 0.2])
+    bars, lines = fig.axes
+    *key_curves, _ = lines.get_lines()
+    assert [line.get_label() for line in key_curves] == ["x = z", "y"]
+    legend = [text.get_text() for text in lines.get_legend().get_texts()]
+    assert legend == ["x = z", "y"], "every legend entry is a visible curve"
+    bar_colors = [patch.get_facecolor() for patch in bars.patches]
+    assert bar_colors[0] == bar_colors[2] != bar_colors[1]
+    assert matplotlib.colors.to_rgba(key_curves[0].get_color()) == bar_colors[0]
 
 
 def test_kernel_regression_figure_draws_data_truth_and_estimate():
@@ -124,6 +139,8 @@ def test_kernel_weights_heatmap_places_the_weights_at_the_query_and_key_position
     (mesh,) = [c for c in ax.collections if isinstance(c, QuadMesh)]
     np.testing.assert_allclose(np.asarray(mesh.get_array()).reshape(3, 4), weights.numpy())
     assert ax.get_xlabel().startswith("key") and ax.get_ylabel().startswith("query")
+    top, bottom = ax.get_ylim()
+    assert top > bottom, "queries increase downwards, as in every other heatmap"
     assert colorbar.get_ylabel() == "attention weight"
 
 
