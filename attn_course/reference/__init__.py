@@ -15,7 +15,13 @@ from attn_course.reference.efficient import (
     online_softmax,
     tiled_attention,
 )
-from attn_course.reference.gqa import GroupedQueryAttention, generate, repeat_kv
+from attn_course.reference.gqa import (
+    GreedyDecoder,
+    GroupedQueryAttention,
+    TinyLanguageModel,
+    generate,
+    repeat_kv,
+)
 from attn_course.reference.interop import to_torch_encoder_layer, to_torch_multihead_attention
 from attn_course.reference.multihead import MultiHeadAttention, merge_heads, split_heads
 from attn_course.reference.position import sinusoidal_positional_encoding
@@ -32,10 +38,12 @@ __all__ = [
     "AdditiveScore",
     "BilinearScore",
     "FeedForward",
+    "GreedyDecoder",
     "GroupedQueryAttention",
     "KVCache",
     "MultiHeadAttention",
     "SimpleAttention",
+    "TinyLanguageModel",
     "TransformerEncoderBlock",
     "apply_rotary",
     "attention_scores",

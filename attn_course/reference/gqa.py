@@ -106,3 +106,47 @@ def generate(
         tokens = torch.cat((tokens, next_token), dim=1)  # (B, T + 1)
         model_input = next_token if use_cache else tokens  # (B, 1) or the whole (B, T + 1)
     return tokens
+
+
+class TinyLanguageModel(nn.Module):
+    """An attention-only decoder: token embedding, ``num_layers`` residual
+    ``GroupedQueryAttention`` layers, a linear head (lesson 14; assignment 06 gives it).
+
+    ``forward(tokens (B, T) long, caches=None) -> logits (B, T, V)``; ``caches`` is None or a
+    list of one ``KVCache`` per layer, which the layers read and extend. No norms and no
+    feed-forward network: the smallest model ``generate`` can drive.
+    """
+
+    def __init__(
+        self, vocab_size: int, d_model: int, num_heads: int, num_kv_heads: int, num_layers: int
+    ) -> None:
+        super().__init__()
+        self.num_layers = num_layers
+        self.embedding = nn.Embedding(vocab_size, d_model)
+        self.layers = nn.ModuleList(
+            GroupedQueryAttention(d_model, num_heads, num_kv_heads) for _ in range(num_layers)
+        )
+        self.head = nn.Linear(d_model, vocab_size)
+
+    def forward(self, tokens: torch.Tensor, caches: list[KVCache] | None = None) -> torch.Tensor:
+        x = self.embedding(tokens)  # (B, T, D)
+        for i, layer in enumerate(self.layers):
+            x = x + layer(x, None if caches is None else caches[i])  # (B, T, D)
+        return self.head(x)  # (B, T, V)
+
+
+class GreedyDecoder(nn.Module):
+    """A ``TinyLanguageModel`` whose forward is ``generate`` with the KV cache (assignment 06).
+
+    ``forward(prompt (B, T0) long, max_new_tokens) -> tokens (B, T0 + max_new_tokens)``.
+    A module, so that a check can build it with given weights and run its generation.
+    """
+
+    def __init__(
+        self, vocab_size: int, d_model: int, num_heads: int, num_kv_heads: int, num_layers: int
+    ) -> None:
+        super().__init__()
+        self.model = TinyLanguageModel(vocab_size, d_model, num_heads, num_kv_heads, num_layers)
+
+    def forward(self, prompt: torch.Tensor, max_new_tokens: int) -> torch.Tensor:
+        return generate(self.model, prompt, max_new_tokens)  # (B, T0 + max_new_tokens)

@@ -4,8 +4,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from attn_course.reference import (
+    GreedyDecoder,
     GroupedQueryAttention,
     KVCache,
+    TinyLanguageModel,
     apply_rotary,
     generate,
     repeat_kv,
@@ -80,28 +82,24 @@ def test_gqa_checks_its_sizes():
         GroupedQueryAttention(12, 4, 2)  # Dh = 3
 
 
-class TinyLanguageModel(nn.Module):
-    """Embedding -> residual GQA layers -> linear head: the interface ``generate`` expects."""
+class RecordingModel(nn.Module):
+    """A ``TinyLanguageModel`` that notes the shape of the tokens of every call."""
 
-    def __init__(self, vocab_size: int = 11, d_model: int = 16, num_layers: int = 2) -> None:
+    def __init__(self) -> None:
         super().__init__()
-        self.num_layers = num_layers
-        self.embedding = nn.Embedding(vocab_size, d_model)
-        self.layers = nn.ModuleList(GroupedQueryAttention(d_model, 4, 2) for _ in range(num_layers))
-        self.head = nn.Linear(d_model, vocab_size)
-        self.inputs: list[tuple[int, ...]] = []  # the shape of every call's tokens
+        self.model = TinyLanguageModel(vocab_size=11, d_model=16, num_heads=4, num_kv_heads=2,
+                                       num_layers=2)  # fmt: skip
+        self.num_layers = self.model.num_layers
+        self.inputs: list[tuple[int, ...]] = []
 
     def forward(self, tokens, caches=None):
         self.inputs.append(tuple(tokens.shape))
-        x = self.embedding(tokens)  # (B, T, D)
-        for i, layer in enumerate(self.layers):
-            x = x + layer(x, None if caches is None else caches[i])  # (B, T, D)
-        return self.head(x)  # (B, T, V)
+        return self.model(tokens, caches)  # (B, T, V)
 
 
 def test_generate_with_the_cache_equals_generate_without_it():
     torch.manual_seed(0)
-    model = TinyLanguageModel().eval()
+    model = RecordingModel().eval()
     prompt = torch.randint(0, 11, (3, 5))
     cached = generate(model, prompt, 12)
     assert model.inputs == [(3, 5)] + [(3, 1)] * 11  # the prompt once, then one token a step
@@ -112,6 +110,15 @@ def test_generate_with_the_cache_equals_generate_without_it():
     assert torch.equal(cached, uncached)
     assert torch.equal(cached[:, :5], prompt)
     assert torch.equal(generate(model, prompt, 0), prompt)
+
+
+def test_greedy_decoder_is_generate_over_its_model():
+    torch.manual_seed(1)
+    decoder = GreedyDecoder(vocab_size=9, d_model=8, num_heads=2, num_kv_heads=1, num_layers=3)
+    prompt = torch.randint(0, 9, (2, 3))
+    with torch.no_grad():
+        tokens = decoder(prompt, 7)
+    assert torch.equal(tokens, generate(decoder.model, prompt, 7, use_cache=False))
 
 
 class CountingModel(nn.Module):
