@@ -6,7 +6,7 @@ path of ``GroupedQueryAttention`` is checked through ``GreedyDecoder``: a module
 given weights whose forward generates over the notebook's ``TinyLanguageModel``, whose layers
 are the learner's ``GroupedQueryAttention``. Its mistakes are those of the loop and those of the
 cache path; and once its tokens are right, it must have used the caches (its largest tensor
-stays far below the (T, T) scores of re-reading the whole sequence at every step).
+stays far below the (B, H, S, S) scores of re-reading the whole sequence at every step).
 """
 
 from __future__ import annotations
@@ -104,13 +104,13 @@ apply_rotary = Exercise(
             lambda case: rotate(case.args[0], torch.arange(case.args[0].size(-2))),
         ),
         Mistake(
-            "θ_j = base^(−j / Dh): the exponent uses the pair index j where it needs 2j "
-            "(θ_j = base^(−2j / Dh), so the last pair turns about base times slower than pair 0)",
+            "θ_j = 10000^(−j / Dh): the exponent uses the pair index j where it needs 2j "
+            "(θ_j = 10000^(−2j / Dh): the last pair turns about 10000 times slower than pair 0)",
             lambda case: rotate(*case.args, exponent="j/Dh"),
         ),
         Mistake(
-            "θ_j = base^(+2j / Dh): the frequencies grow with j. They must fall: θ_j = "
-            "1 / base^(2j / Dh), one radian per position for pair 0.",
+            "θ_j = 10000^(+2j / Dh): the frequencies grow with j. They must fall: θ_j = "
+            "1 / 10000^(2j / Dh), one radian per position for pair 0.",
             lambda case: rotate(*case.args, exponent="+2j/Dh"),
         ),
         Mistake(
