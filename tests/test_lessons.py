@@ -69,3 +69,39 @@ def test_lesson_has_objectives_recap_pictures_and_pointers(lesson):
         assert f"../exercises/{EXERCISE_OF[lesson]}.ipynb" in markdown, "try-it pointer"
     if lesson in WIDGET_LESSONS:
         assert outputs(nb, "application/vnd.jupyter.widget-view+json"), "an interactive widget"
+
+
+# Each trained task prints its score next to a no-attention baseline trained the same way, as
+# "attention: 0.97 · mean-pooling baseline: 0.41" (the baseline's name is free text).
+SCORE_LINE = re.compile(r"^attention: (\d+\.\d+) · (.+) baseline: (\d+\.\d+)$", re.MULTILINE)
+TRAINED_TASKS = {  # lesson -> how many trained tasks it has
+    "08_attention_in_a_model": 1,
+    "09_cross_attention": 1,
+    "11_attention_beyond_text": 3,
+}
+CLEAR_MARGIN = 0.15
+
+
+def stored_text(nb) -> str:
+    streams = [
+        out.text
+        for cell in nb.cells
+        if cell.cell_type == "code"
+        for out in cell.get("outputs", [])
+        if out.output_type == "stream" and out.name == "stdout"
+    ]
+    return "".join(streams)
+
+
+@pytest.mark.parametrize(("lesson", "num_tasks"), TRAINED_TASKS.items())
+def test_trained_lesson_shows_attention_clearly_ahead_of_its_baseline(lesson, num_tasks):
+    nb = nbformat.read(ROOT / "notebooks" / f"{lesson}.ipynb", as_version=4)
+    scores = SCORE_LINE.findall(stored_text(nb))
+    assert len(scores) == num_tasks, f"one baseline line per trained task, found {scores}"
+    for attention, name, baseline in scores:
+        assert float(attention) >= float(baseline) + CLEAR_MARGIN, f"{name}: not clearly ahead"
+
+
+def test_score_line_pattern_reads_the_documented_format():
+    found = SCORE_LINE.findall("x\nattention: 0.97 · mean-pooling baseline: 0.41\nattention: 1\n")
+    assert found == [("0.97", "mean-pooling", "0.41")]
