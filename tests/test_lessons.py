@@ -82,26 +82,50 @@ TRAINED_TASKS = {  # lesson -> how many trained tasks it has
 CLEAR_MARGIN = 0.15
 
 
-def stored_text(nb) -> str:
-    streams = [
+def baseline_problems(nb, num_tasks: int) -> list[str]:
+    """What is wrong with the stored score lines of a lesson with ``num_tasks`` trained tasks."""
+    stdout = "".join(
         out.text
         for cell in nb.cells
         if cell.cell_type == "code"
         for out in cell.get("outputs", [])
         if out.output_type == "stream" and out.name == "stdout"
+    )
+    scores = SCORE_LINE.findall(stdout)
+    problems = [] if len(scores) == num_tasks else [f"{len(scores)} score lines, not {num_tasks}"]
+    return problems + [
+        f"attention {attention} not clearly ahead of the {name} baseline {baseline}"
+        for attention, name, baseline in scores
+        if float(attention) < float(baseline) + CLEAR_MARGIN
     ]
-    return "".join(streams)
+
+
+def notebook_printing(*texts: str):
+    cells = [nbformat.v4.new_code_cell("print(...)") for _ in texts]
+    for cell, text in zip(cells, texts, strict=True):
+        cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=text)]
+    return nbformat.v4.new_notebook(cells=cells)
 
 
 @pytest.mark.parametrize(("lesson", "num_tasks"), TRAINED_TASKS.items())
 def test_trained_lesson_shows_attention_clearly_ahead_of_its_baseline(lesson, num_tasks):
     nb = nbformat.read(ROOT / "notebooks" / f"{lesson}.ipynb", as_version=4)
-    scores = SCORE_LINE.findall(stored_text(nb))
-    assert len(scores) == num_tasks, f"one baseline line per trained task, found {scores}"
-    for attention, name, baseline in scores:
-        assert float(attention) >= float(baseline) + CLEAR_MARGIN, f"{name}: not clearly ahead"
+    assert baseline_problems(nb, num_tasks) == []
 
 
-def test_score_line_pattern_reads_the_documented_format():
-    found = SCORE_LINE.findall("x\nattention: 0.97 · mean-pooling baseline: 0.41\nattention: 1\n")
-    assert found == [("0.97", "mean-pooling", "0.41")]
+def test_a_lesson_whose_attention_is_clearly_ahead_passes():
+    nb = notebook_printing("loss 0.1\nattention: 0.97 · mean-pooling baseline: 0.41\n")
+    assert baseline_problems(nb, 1) == []
+
+
+def test_a_lesson_without_its_baseline_line_fails():
+    nb = notebook_printing("test accuracy: 0.97\n", "attention: 0.97 · mean pooling: 0.41\n")
+    assert baseline_problems(nb, 1) == ["0 score lines, not 1"]
+
+
+def test_a_lesson_whose_baseline_keeps_up_fails():
+    nb = notebook_printing("attention: 1.00 · position-only baseline: 0.90\n",
+                           "attention: 1.00 · mean-pooling baseline: 0.20\n")
+    assert baseline_problems(nb, 2) == [
+        "attention 1.00 not clearly ahead of the position-only baseline 0.90"
+    ]
