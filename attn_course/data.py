@@ -86,7 +86,7 @@ def toy_translation_task(
     Source sentences are ``seq_len`` distinct words from ``SOURCE_WORDS`` in random order; the
     translation replaces word i by ``TARGET_WORDS[i]`` and sorts the words into the target
     language's fixed order. No rule of the form "target position t reads source position s"
-    is right for more than about one sentence in ``seq_len``.
+    gets more than about one word in ``seq_len`` right.
     """
     if not 0 < seq_len <= len(SOURCE_WORDS):
         raise ValueError(f"need 0 < seq_len <= {len(SOURCE_WORDS)}, got {seq_len}")
@@ -213,7 +213,8 @@ def _tone(
     detune: float, generator: torch.Generator,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Unit sines (N, total) at ``frequency`` (N,) detuned by up to ``detune`` (a fraction),
-    random phase, sounding from ``start`` (N,) for ``length`` (N,) samples; and where (N, total).
+    with random phases, sounding from ``start`` (N,) for ``length`` (N,) samples; and the
+    boolean mask (N, total) of the samples where each one sounds.
     """
     num_clips = frequency.size(0)
     factor = 1 + detune * (2 * torch.rand(num_clips, generator=generator) - 1)  # (N,)
