@@ -30,17 +30,19 @@ class SignalTokens:
 
 def signal_token_task(
     num_sequences: int,
-    seq_len: int = 16,
+    seq_len: int = 64,
     vocab_size: int = 20,
     num_classes: int = 4,
     *,
     generator: torch.Generator,
 ) -> SignalTokens:
-    """A classification task that only attention to one token can solve well (lesson 08).
+    """A classification task whose one informative token hides among many noise tokens (lesson 08).
 
     Each sequence is ``seq_len`` noise tokens drawn uniformly from ``num_classes .. vocab_size - 1``
     with one signal token (an id below ``num_classes``) placed at a uniformly random position;
-    the label is the signal token's id. Everything else in the sequence is noise.
+    the label is the signal token's id. In an average over the sequence the signal token is one
+    part in ``seq_len``: at 64 tokens a mean-pooling model trained as briefly as lesson 08's
+    attention model stays far behind it (at 16 tokens both are perfect).
     """
     if not 0 < num_classes < vocab_size:
         raise ValueError(f"need 0 < num_classes < vocab_size, got {num_classes}, {vocab_size}")
@@ -58,41 +60,55 @@ TARGET_WORDS = ("ro", "bla", "ver", "gro", "pic", "mio", "wuf", "pip", "vi", "ma
 
 @dataclass(frozen=True)
 class ToyTranslation:
-    """Sentence pairs of a made-up language that reads backwards (lesson 09).
+    """Sentence pairs of a made-up language with a fixed word order (lesson 09).
 
     ``source`` (N, S) and ``target`` (N, S) int64 word ids into ``SOURCE_WORDS`` and
-    ``TARGET_WORDS``. Target word t translates source word S-1-t: the true alignment of target
-    position t is source position S-1-t.
+    ``TARGET_WORDS``; word i of one language translates word i of the other. The target
+    language always puts its words in the order of ``TARGET_WORDS``, so where target word t
+    comes from depends on which words the source sentence holds.
     """
 
     source: torch.Tensor
     target: torch.Tensor
 
+    @property
+    def alignment(self) -> torch.Tensor:
+        """(N, S) int64: the source position that target position t translates."""
+        same_word = self.target.unsqueeze(-1) == self.source.unsqueeze(-2)  # (N, T, S)
+        return same_word.int().argmax(dim=-1)  # (N, T): words are distinct, one match each
+
 
 def toy_translation_task(
     num_pairs: int, seq_len: int = 6, *, generator: torch.Generator
 ) -> ToyTranslation:
-    """A translation-like task that needs cross-attention to the right source word (lesson 09).
+    """A translation whose word order depends on the words, not their positions (lesson 09).
 
-    Source sentences are ``seq_len`` words drawn uniformly from ``SOURCE_WORDS``; the
-    translation replaces word i by ``TARGET_WORDS[i]`` (a fixed dictionary) and reverses the
-    order, so every target word has exactly one source word it must look at.
+    Source sentences are ``seq_len`` distinct words from ``SOURCE_WORDS`` in random order; the
+    translation replaces word i by ``TARGET_WORDS[i]`` and sorts the words into the target
+    language's fixed order. No rule of the form "target position t reads source position s"
+    gets more than about one word in ``seq_len`` right.
     """
-    source = torch.randint(len(SOURCE_WORDS), (num_pairs, seq_len), generator=generator)  # (N, S)
-    return ToyTranslation(source, source.flip(-1))  # dictionary: word i -> target word i
+    if not 0 < seq_len <= len(SOURCE_WORDS):
+        raise ValueError(f"need 0 < seq_len <= {len(SOURCE_WORDS)}, got {seq_len}")
+    order = torch.rand(num_pairs, len(SOURCE_WORDS), generator=generator).argsort(dim=-1)
+    source = order[:, :seq_len]  # (N, S): distinct words in random order
+    return ToyTranslation(source, source.sort(dim=-1).values)  # word i -> target word i
 
 
 @dataclass(frozen=True)
 class ShapeImages:
-    """Noisy grey images with one glyph on a grid of patches (lesson 11).
+    """Noisy grey images with one bright glyph and dimmer decoy glyphs on a grid of patches
+    (lesson 11).
 
-    ``images`` (N, H, W) float32 in [0, 1], ``labels`` (N,) int64 indices into ``GLYPHS``,
-    ``patch_index`` (N,) int64: which patch (row-major on the (H/P, W/P) grid) holds the glyph.
+    ``images`` (N, H, W) float32 in [0, 1], ``labels`` (N,) int64 indices into ``GLYPHS``: the
+    bright glyph, ``patch_index`` (N,) int64: which patch (row-major on the (H/P, W/P) grid)
+    holds it, ``decoy_patches`` (N, K) int64: the patches of the K decoys.
     """
 
     images: torch.Tensor
     labels: torch.Tensor
     patch_index: torch.Tensor
+    decoy_patches: torch.Tensor
 
 
 GLYPHS = {
@@ -103,24 +119,38 @@ GLYPHS = {
 
 
 def shape_image_task(
-    num_images: int, grid: int = 4, noise: float = 0.25, *, generator: torch.Generator
+    num_images: int,
+    grid: int = 4,
+    noise: float = 0.25,
+    num_decoys: int = 3,
+    decoy_brightness: float = 0.6,
+    *,
+    generator: torch.Generator,
 ) -> ShapeImages:
-    """Images made of ``grid`` x ``grid`` patches of 4 x 4 pixels, one holding a glyph (lesson 11).
+    """Images of ``grid`` x ``grid`` patches of 4 x 4 pixels holding 1 + ``num_decoys`` glyphs
+    (lesson 11).
 
-    The background is uniform noise in [0, ``noise``]; one patch, chosen uniformly, gets one
-    of the ``GLYPHS`` (its pixels set to 1). The label names the glyph, so a classifier must
-    find the patch that holds it.
+    The background is uniform noise in [0, ``noise``]. One patch gets a glyph at brightness 1:
+    the label names it. ``num_decoys`` other patches get glyphs of the other shapes at
+    ``decoy_brightness``. All patches are distinct and chosen uniformly, so a classifier must
+    find the brightest glyph, wherever it is, and ignore the decoys.
     """
+    if not 0 <= num_decoys < grid * grid:
+        raise ValueError(f"need 0 <= num_decoys < {grid * grid}, got {num_decoys}")
     glyphs = torch.stack(list(GLYPHS.values())).float()  # (C, 4, 4)
-    size = 4 * grid
+    num_glyphs, size, rows = len(glyphs), 4 * grid, torch.arange(num_images)
     noise_images = noise * torch.rand(num_images, size, size, generator=generator)  # (N, H, W)
-    labels = torch.randint(len(glyphs), (num_images,), generator=generator)  # (N,)
-    patch_index = torch.randint(grid * grid, (num_images,), generator=generator)  # (N,)
+    labels = torch.randint(num_glyphs, (num_images,), generator=generator)  # (N,)
+    order = torch.rand(num_images, grid * grid, generator=generator).argsort(dim=-1)
+    patch_index, decoy_patches = order[:, 0], order[:, 1 : 1 + num_decoys]  # (N,), (N, K)
+    shift = torch.randint(1, num_glyphs, (num_images, num_decoys), generator=generator)
+    decoys = (labels.unsqueeze(-1) + shift) % num_glyphs  # (N, K): never the label's shape
     patches = torch.zeros(num_images, grid * grid, 4, 4)  # (N, P, 4, 4), P = grid * grid
-    patches[torch.arange(num_images), patch_index] = glyphs[labels]
+    patches[rows, patch_index] = glyphs[labels]
+    patches[rows.unsqueeze(-1), decoy_patches] = decoy_brightness * glyphs[decoys]
     glyph_images = patches.view(num_images, grid, grid, 4, 4).transpose(2, 3)  # (N, g, 4, g, 4)
     images = torch.maximum(noise_images, glyph_images.reshape(num_images, size, size))  # (N, H, W)
-    return ShapeImages(images, labels, patch_index)
+    return ShapeImages(images, labels, patch_index, decoy_patches)
 
 
 @dataclass(frozen=True)
@@ -163,11 +193,11 @@ def fact_lookup_task(
 
 @dataclass(frozen=True)
 class ToneClips:
-    """Noisy sound clips with one short tone in each (lesson 11).
+    """Noisy sound clips with one short loud tone and one long quiet decoy tone (lesson 11).
 
-    ``signals`` (N, L) float32 samples, ``labels`` (N,) int64 indices into ``TONE_FREQUENCIES``,
-    ``tone_frames`` (N, F) bool: True at the frames of ``frame_size`` samples that the tone
-    overlaps.
+    ``signals`` (N, L) float32 samples, ``labels`` (N,) int64 indices into ``TONE_FREQUENCIES``:
+    the loud tone's frequency, ``tone_frames`` (N, F) bool: True at the frames of
+    ``frame_size`` samples that the loud tone overlaps.
     """
 
     signals: torch.Tensor
@@ -175,33 +205,57 @@ class ToneClips:
     tone_frames: torch.Tensor
 
 
-TONE_FREQUENCIES = (0.0625, 0.125, 0.25)  # cycles per sample: 4, 8 and 16 cycles per 64 samples
+TONE_FREQUENCIES = (0.0625, 0.125, 0.25)  # cycles per sample: 2, 4 and 8 cycles per 32 samples
+
+
+def _tone(
+    frequency: torch.Tensor, start: torch.Tensor, length: torch.Tensor, total: int,
+    detune: float, generator: torch.Generator,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Unit sines (N, total) at ``frequency`` (N,) detuned by up to ``detune`` (a fraction),
+    with random phases, sounding from ``start`` (N,) for ``length`` (N,) samples; and the
+    boolean mask (N, total) of the samples where each one sounds.
+    """
+    num_clips = frequency.size(0)
+    factor = 1 + detune * (2 * torch.rand(num_clips, generator=generator) - 1)  # (N,)
+    phase = 2 * torch.pi * torch.rand(num_clips, 1, generator=generator)  # (N, 1)
+    samples = torch.arange(total)  # (L,)
+    sounding = (samples >= start.unsqueeze(-1)) & (samples < (start + length).unsqueeze(-1))
+    wave = torch.sin(2 * torch.pi * (frequency * factor).unsqueeze(-1) * samples + phase)  # (N, L)
+    return sounding * wave, sounding
 
 
 def tone_clip_task(
     num_clips: int,
     num_frames: int = 16,
     frame_size: int = 32,
-    tone_frames: int = 2,
     noise: float = 0.5,
+    decoy_amplitude: float = 0.35,
+    detune: float = 0.1,
     *,
     generator: torch.Generator,
 ) -> ToneClips:
-    """Clips of ``num_frames * frame_size`` samples of Gaussian noise with one tone (lesson 11).
+    """Clips of ``num_frames * frame_size`` samples of Gaussian noise with two tones (lesson 11).
 
-    The tone is a sine of one of ``TONE_FREQUENCIES`` (the label), ``tone_frames * frame_size``
-    samples long, starting at a frame boundary chosen uniformly, with a random phase. The
-    noise has standard deviation ``noise``; the tone has amplitude 1.
+    The loud tone (amplitude 1, the label) lasts ``frame_size`` samples and starts at any
+    sample, so it usually straddles two frames. The decoy tone, at another of the
+    ``TONE_FREQUENCIES`` and ``decoy_amplitude``, lasts 3 to 8 frames, so over the whole clip
+    it may carry more energy than the loud one. Each tone is detuned by a random factor of up
+    to ``detune`` (so off the FFT bins) and has a random phase; the noise has standard
+    deviation ``noise``.
     """
     length = num_frames * frame_size
     signals = noise * torch.randn(num_clips, length, generator=generator)  # (N, L)
-    labels = torch.randint(len(TONE_FREQUENCIES), (num_clips,), generator=generator)  # (N,)
-    start = torch.randint(num_frames - tone_frames + 1, (num_clips,), generator=generator)  # (N,)
-    phase = 2 * torch.pi * torch.rand(num_clips, 1, generator=generator)  # (N, 1)
-    frequency = torch.tensor(TONE_FREQUENCIES)[labels].unsqueeze(-1)  # (N, 1)
-    frames = torch.arange(num_frames)  # (F,)
-    tone_mask = (frames >= start.unsqueeze(-1)) & (frames < (start + tone_frames).unsqueeze(-1))
-    samples = torch.arange(length)  # (L,)
-    in_tone = tone_mask[:, samples // frame_size]  # (N, L): the frame of each sample
-    signals = signals + in_tone * torch.sin(2 * torch.pi * frequency * samples + phase)  # (N, L)
-    return ToneClips(signals, labels, tone_mask)
+    num_tones = len(TONE_FREQUENCIES)
+    labels = torch.randint(num_tones, (num_clips,), generator=generator)  # (N,)
+    decoys = (labels + torch.randint(1, num_tones, (num_clips,), generator=generator)) % num_tones
+    frequencies = torch.tensor(TONE_FREQUENCIES)  # (C,)
+    start = torch.randint(length - frame_size + 1, (num_clips,), generator=generator)  # (N,)
+    duration = torch.full((num_clips,), frame_size)  # (N,)
+    tone, sounding = _tone(frequencies[labels], start, duration, length, detune, generator)
+    decoy_duration = frame_size * torch.randint(3, 9, (num_clips,), generator=generator)  # (N,)
+    decoy_start = (torch.rand(num_clips, generator=generator) * (length - decoy_duration)).long()
+    decoy, _ = _tone(frequencies[decoys], decoy_start, decoy_duration, length, detune, generator)
+    signals = signals + tone + decoy_amplitude * decoy  # (N, L)
+    tone_frames = sounding.view(num_clips, num_frames, frame_size).any(dim=-1)  # (N, F)
+    return ToneClips(signals, labels, tone_frames)

@@ -8,11 +8,12 @@ from attn_course.reference import SimpleAttention
 
 
 class AttentionClassifier(nn.Module):
-    """The seeds' ``MyModel`` completed: embedding -> attention pooling -> linear (lesson 08).
+    """The ``MyModel`` sketch completed: embedding -> attention pooling -> linear (lesson 08).
 
     tokens (B, T) int64 -> (logits (B, num_classes), attention weights (B, T)). The pooling is
-    the seeds' attention module (``SimpleAttention``, a learned scorer ``nn.Linear(input_dim, 1)``
-    with a softmax over the sequence), so the weights say which tokens the prediction rests on.
+    the sketch's attention module (``SimpleAttention``, a learned scorer
+    ``nn.Linear(input_dim, 1)`` with a softmax over the sequence), so the weights say which
+    tokens the prediction rests on.
     """
 
     def __init__(self, vocab_size: int, input_dim: int, num_classes: int) -> None:
@@ -26,6 +27,26 @@ class AttentionClassifier(nn.Module):
         context, attn_weights = self.attention(x)  # (B, D), (B, T, 1)
         logits = self.classifier(context)  # (B, num_classes)
         return logits, attn_weights.squeeze(-1)  # (B, num_classes), (B, T)
+
+
+class MeanPoolingClassifier(nn.Module):
+    """The no-attention baseline: embedding -> mean over the sequence -> linear (lesson 08).
+
+    tokens (B, T) int64 -> (logits (B, num_classes), weights (B, T)). It has the layers of
+    ``AttentionClassifier`` without the scorer: every token gets the same weight 1/T, which is
+    returned so that both models train and evaluate with the same code.
+    """
+
+    def __init__(self, vocab_size: int, input_dim: int, num_classes: int) -> None:
+        super().__init__()
+        self.embedding = nn.Embedding(vocab_size, input_dim)
+        self.classifier = nn.Linear(input_dim, num_classes)
+
+    def forward(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = self.embedding(tokens)  # (B, T, D)
+        logits = self.classifier(x.mean(dim=1))  # (B, num_classes)
+        weights = torch.full(tokens.shape, 1 / tokens.size(1))  # (B, T)
+        return logits, weights
 
 
 def train_classifier(

@@ -558,3 +558,28 @@ def head_heatmaps(
                ylabel="query" if head % ncols == 0 else "")
     fig.colorbar(image, ax=axes.ravel().tolist(), label="attention weight")
     return fig
+
+
+def token_score_bars(
+    scores: Values,
+    highlighted: Values,
+    *,
+    highlight_label: str,
+    other_label: str,
+    title: str = "",
+) -> Figure:
+    """One bar per token id (V,) for a learned per-token score, ``highlighted`` (V,) bool ids
+    in orange and the rest in blue, each group named in the legend (lesson 08).
+    """
+    scores, highlighted = _as_tensor(scores), _as_tensor(highlighted).bool()
+    ids = torch.arange(scores.numel())
+    fig = Figure(figsize=(6, 2.6), layout="constrained")
+    ax = fig.subplots()
+    for mask, color, label in ((highlighted, "tab:orange", highlight_label),
+                               (~highlighted, "tab:blue", other_label)):
+        ax.bar(ids[mask].numpy(), scores[mask].numpy(), color=color, label=label)
+    ax.axhline(0.0, color="black", linewidth=0.8)
+    ax.set_xticks(ids.tolist())
+    ax.set(xlabel="token id", ylabel="score", title=title)
+    ax.legend(fontsize=8)
+    return fig

@@ -25,7 +25,7 @@ def test_each_sequence_holds_exactly_one_signal_token_naming_its_label():
 def test_labels_and_positions_cover_their_ranges():
     data = signal_token_task(2000, generator=torch.Generator().manual_seed(2))
     assert set(data.labels.tolist()) == {0, 1, 2, 3}
-    assert set(data.signal_position.tolist()) == set(range(16))
+    assert set(data.signal_position.tolist()) == set(range(64))
 
 
 def test_same_generator_seed_gives_the_same_data_and_another_seed_does_not():

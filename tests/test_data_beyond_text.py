@@ -21,14 +21,28 @@ def gen(seed: int = 0) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-def test_toy_translation_reverses_the_source():
+def test_toy_translation_sorts_distinct_words_into_the_target_order():
     pairs = toy_translation_task(50, seq_len=7, generator=gen())
     assert pairs.source.shape == pairs.target.shape == (50, 7)
     assert pairs.source.dtype == torch.int64
     assert pairs.source.min() >= 0 and pairs.source.max() < len(SOURCE_WORDS)
     assert len(SOURCE_WORDS) == len(TARGET_WORDS)
-    for t in range(7):
-        assert torch.equal(pairs.target[:, t], pairs.source[:, 6 - t])
+    for source, target in zip(pairs.source.tolist(), pairs.target.tolist(), strict=True):
+        assert len(set(source)) == 7 and target == sorted(source)
+    rows = torch.arange(50).unsqueeze(-1)
+    assert torch.equal(pairs.source[rows, pairs.alignment], pairs.target)
+
+
+def test_toy_translation_alignment_depends_on_the_words():
+    pairs = toy_translation_task(600, seq_len=6, generator=gen(1))
+    for t in range(6):  # no fixed source position serves target position t in most sentences
+        counts = torch.bincount(pairs.alignment[:, t], minlength=6)
+        assert counts.max() < 0.5 * 600
+
+
+def test_toy_translation_needs_room_for_distinct_words():
+    with pytest.raises(ValueError, match="seq_len"):
+        toy_translation_task(3, seq_len=len(SOURCE_WORDS) + 1, generator=gen())
 
 
 def test_tasks_are_reproducible_from_the_generator():
@@ -38,16 +52,30 @@ def test_tasks_are_reproducible_from_the_generator():
     assert torch.equal(x.signals, y.signals)
 
 
-def test_shape_images_hold_one_glyph_in_the_named_patch():
-    data = shape_image_task(40, grid=3, noise=0.25, generator=gen())
+def test_shape_images_hold_one_bright_glyph_and_dimmer_decoys_of_other_shapes():
+    data = shape_image_task(40, grid=3, noise=0.25, num_decoys=2, decoy_brightness=0.6,
+                            generator=gen())
     assert data.images.shape == (40, 12, 12) and data.images.dtype == torch.float32
     assert data.images.min() >= 0 and data.images.max() <= 1
+    assert data.decoy_patches.shape == (40, 2)
     glyphs = list(GLYPHS.values())
-    for image, label, index in zip(data.images, data.labels, data.patch_index, strict=True):
-        row, col = 4 * (index // 3), 4 * (index % 3)
-        bright = image > 0.5  # noise stays below 0.25, glyph pixels are 1
-        assert torch.equal(bright[row : row + 4, col : col + 4], glyphs[label].bool())
-        assert bright.sum() == glyphs[label].sum()  # nothing bright outside the glyph
+    for image, label, index, decoys in zip(
+        data.images, data.labels, data.patch_index, data.decoy_patches, strict=True
+    ):
+        def patch(i, image=image):
+            row, col = 4 * (i // 3), 4 * (i % 3)
+            return image[row : row + 4, col : col + 4]
+
+        assert torch.equal(patch(index) > 0.8, glyphs[label].bool())  # the bright glyph
+        assert (image > 0.8).sum() == glyphs[label].sum()  # nothing else that bright
+        assert len({int(index), *decoys.tolist()}) == 3  # three distinct patches
+        for decoy in decoys:
+            lit = (patch(decoy) > 0.5) & (patch(decoy) < 0.8)  # decoy pixels are 0.6
+            assert not torch.equal(lit, glyphs[label].bool())  # another shape
+            assert any(torch.equal(lit, g.bool()) for g in glyphs)
+        assert ((image > 0.5) & (image < 0.8)).sum() == sum(
+            ((patch(d) > 0.5) & (patch(d) < 0.8)).sum() for d in decoys
+        )
 
 
 def test_fact_stories_answer_from_the_relevant_fact():
@@ -66,16 +94,28 @@ def test_fact_stories_need_enough_people():
         fact_lookup_task(3, num_facts=len(PEOPLE) + 1, generator=gen())
 
 
-def test_tone_clips_carry_the_labelled_frequency_in_the_marked_frames():
-    clips = tone_clip_task(
-        30, num_frames=8, frame_size=64, tone_frames=3, noise=0.0, generator=gen()
-    )
+def test_tone_clips_carry_the_labelled_loud_tone_in_the_marked_frames():
+    clips = tone_clip_task(30, num_frames=8, frame_size=64, noise=0.0, decoy_amplitude=0.0,
+                           detune=0.0, generator=gen())
     assert clips.signals.shape == (30, 512) and clips.tone_frames.shape == (30, 8)
-    assert torch.equal(clips.tone_frames.sum(-1), torch.full((30,), 3))
-    frames = clips.signals.view(30, 8, 64)  # (N, F, frame_size)
-    energy = frames.pow(2).sum(-1)  # (N, F)
-    assert torch.equal(energy > 1e-6, clips.tone_frames)  # silent outside the tone (noise=0)
-    spectrum = torch.fft.rfft(frames).abs()  # (N, F, 33)
-    peak_bin = spectrum.argmax(-1)[clips.tone_frames].view(30, 3)  # (N, 3)
-    expected_bin = (torch.tensor(TONE_FREQUENCIES) * 64).long()[clips.labels]  # (N,)
-    assert torch.equal(peak_bin, expected_bin.unsqueeze(-1).expand(30, 3))
+    assert set(clips.tone_frames.sum(-1).tolist()) <= {1, 2}  # 64 samples: one or two frames
+    energy = clips.signals.view(30, 8, 64).pow(2).sum(-1)  # (N, F)
+    assert torch.equal(energy > 1e-6, clips.tone_frames)  # silent elsewhere (no noise, no decoy)
+    spectrum = torch.fft.rfft(clips.signals).abs()  # (N, 257)
+    expected_bin = (torch.tensor(TONE_FREQUENCIES) * 512).round().long()[clips.labels]  # (N,)
+    assert torch.equal(spectrum.argmax(-1), expected_bin)
+
+
+def test_tone_clips_decoy_is_a_quieter_longer_tone_of_another_frequency():
+    def make(decoy_amplitude):
+        return tone_clip_task(30, noise=0.0, decoy_amplitude=decoy_amplitude, detune=0.0,
+                              generator=gen(2))
+
+    clips = make(0.35)
+    decoy = clips.signals - make(0.0).signals  # (N, L): the same draws without the decoy
+    assert decoy.abs().max() <= 0.35 + 1e-6
+    decoy_frames = decoy.view(30, 16, 32).abs().amax(-1) > 0  # (N, F)
+    assert (decoy_frames.sum(-1) >= 3).all()  # 3 to 8 frames, wherever they start
+    tone_bins = (torch.tensor(TONE_FREQUENCIES) * 512).round().long()  # (C,)
+    decoy_tone = torch.fft.rfft(decoy).abs()[:, tone_bins].argmax(-1)  # (N,)
+    assert not (decoy_tone == clips.labels).any()

@@ -84,3 +84,63 @@ def test_widget_cells_are_tagged_to_skip_output_comparison_not_marked_in_their_c
     for cell in widget_cells:
         assert "nbval-ignore-output" in cell.metadata.get("tags", []), cell.source
         assert "NBVAL_IGNORE_OUTPUT" not in cell.source, "a tag, not a comment learners see"
+
+
+# Each trained task prints its score next to a no-attention baseline trained the same way, as
+# "attention: 0.97 · mean-pooling baseline: 0.41" (the baseline's name is free text).
+SCORE_LINE = re.compile(r"^attention: (\d+\.\d+) · (.+) baseline: (\d+\.\d+)$", re.MULTILINE)
+TRAINED_TASKS = {  # lesson -> how many trained tasks it has
+    "08_attention_in_a_model": 1,
+    "09_cross_attention": 1,
+    "11_attention_beyond_text": 3,
+}
+CLEAR_MARGIN = 0.15
+
+
+def baseline_problems(nb, num_tasks: int) -> list[str]:
+    """What is wrong with the stored score lines of a lesson with ``num_tasks`` trained tasks."""
+    stdout = "".join(
+        out.text
+        for cell in nb.cells
+        if cell.cell_type == "code"
+        for out in cell.get("outputs", [])
+        if out.output_type == "stream" and out.name == "stdout"
+    )
+    scores = SCORE_LINE.findall(stdout)
+    problems = [] if len(scores) == num_tasks else [f"{len(scores)} score lines, not {num_tasks}"]
+    return problems + [
+        f"attention {attention} not clearly ahead of the {name} baseline {baseline}"
+        for attention, name, baseline in scores
+        if float(attention) < float(baseline) + CLEAR_MARGIN
+    ]
+
+
+def notebook_printing(*texts: str):
+    cells = [nbformat.v4.new_code_cell("print(...)") for _ in texts]
+    for cell, text in zip(cells, texts, strict=True):
+        cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=text)]
+    return nbformat.v4.new_notebook(cells=cells)
+
+
+@pytest.mark.parametrize(("lesson", "num_tasks"), TRAINED_TASKS.items())
+def test_trained_lesson_shows_attention_clearly_ahead_of_its_baseline(lesson, num_tasks):
+    nb = nbformat.read(ROOT / "notebooks" / f"{lesson}.ipynb", as_version=4)
+    assert baseline_problems(nb, num_tasks) == []
+
+
+def test_a_lesson_whose_attention_is_clearly_ahead_passes():
+    nb = notebook_printing("loss 0.1\nattention: 0.97 · mean-pooling baseline: 0.41\n")
+    assert baseline_problems(nb, 1) == []
+
+
+def test_a_lesson_without_its_baseline_line_fails():
+    nb = notebook_printing("test accuracy: 0.97\n", "attention: 0.97 · mean pooling: 0.41\n")
+    assert baseline_problems(nb, 1) == ["0 score lines, not 1"]
+
+
+def test_a_lesson_whose_baseline_keeps_up_fails():
+    nb = notebook_printing("attention: 1.00 · position-only baseline: 0.90\n",
+                           "attention: 1.00 · mean-pooling baseline: 0.20\n")
+    assert baseline_problems(nb, 2) == [
+        "attention 1.00 not clearly ahead of the position-only baseline 0.90"
+    ]

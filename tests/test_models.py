@@ -2,7 +2,12 @@ import pytest
 import torch
 
 from attn_course.data import signal_token_task
-from attn_course.models import AttentionClassifier, accuracy, train_classifier
+from attn_course.models import (
+    AttentionClassifier,
+    MeanPoolingClassifier,
+    accuracy,
+    train_classifier,
+)
 from attn_course.reference import SimpleAttention
 
 
@@ -26,7 +31,7 @@ def test_forward_shapes_and_weights_are_a_distribution_over_the_sequence():
     torch.testing.assert_close(weights.sum(-1), torch.ones(5))
 
 
-def test_pooling_is_the_seeds_simple_attention_on_the_embeddings():
+def test_pooling_is_the_sketchs_simple_attention_on_the_embeddings():
     torch.manual_seed(0)
     model = AttentionClassifier(vocab_size=10, input_dim=8, num_classes=3)
     assert isinstance(model.attention, SimpleAttention)
@@ -52,7 +57,11 @@ def test_trained_attention_concentrates_on_the_signal_token(trained):
     on_signal = weights[test.is_signal]  # (N,) the weight of each sequence's signal token
     uniform = 1 / test.tokens.size(1)
     assert on_signal.mean() > 10 * uniform
-    assert (weights.argmax(-1) == test.signal_position).float().mean() > 0.95
+    hits = (weights.argmax(-1) == test.signal_position).float()  # (N,)
+    hits_per_class = torch.stack([hits[test.labels == c].mean() for c in range(4)])  # (4,)
+    # Three classes are found by looking; the fourth may be learned as "none of the other three
+    # is here" (lesson 08 shows it), so its signal token need not get the largest weight.
+    assert (hits_per_class > 0.95).sum() >= 3
 
 
 def test_untrained_attention_is_spread_out():
@@ -73,3 +82,26 @@ def test_training_is_deterministic():
                                 generator=torch.Generator().manual_seed(6))
 
     assert run() == run()
+
+
+def test_mean_pooling_baseline_averages_the_embeddings_with_equal_weights():
+    torch.manual_seed(0)
+    model = MeanPoolingClassifier(vocab_size=10, input_dim=8, num_classes=3)
+    tokens = torch.randint(10, (4, 6))
+    logits, weights = model(tokens)
+    torch.testing.assert_close(logits, model.classifier(model.embedding(tokens).mean(dim=1)))
+    torch.testing.assert_close(weights, torch.full((4, 6), 1 / 6))
+    shuffled_logits, _ = model(tokens[:, torch.randperm(6)])
+    torch.testing.assert_close(shuffled_logits, logits)  # order-blind: it sees no positions
+
+
+def test_mean_pooling_trained_the_same_way_stays_well_behind_attention(trained):
+    model, _, test = trained
+    torch.manual_seed(0)
+    baseline = MeanPoolingClassifier(vocab_size=20, input_dim=16, num_classes=4)
+    train = signal_token_task(2000, generator=torch.Generator().manual_seed(0))
+    train_classifier(baseline, train.tokens, train.labels,
+                     generator=torch.Generator().manual_seed(2))
+    baseline_accuracy = accuracy(baseline, test.tokens, test.labels)
+    assert baseline_accuracy < 0.85
+    assert accuracy(model, test.tokens, test.labels) > baseline_accuracy + 0.15

@@ -70,3 +70,19 @@ def test_head_heatmaps_draws_one_titled_panel_per_head(num_heads, visible):
     for head, ax in enumerate(panels):
         torch.testing.assert_close(torch.as_tensor(ax.images[0].get_array()), weights[head])
         assert [label.get_text() for label in ax.get_xticklabels()] == TOKENS
+
+
+def test_token_score_bars_colours_the_highlighted_ids_and_labels_the_axis_by_token_id():
+    scores = torch.tensor([3.0, -1.0, 2.0, 0.5])
+    highlighted = torch.tensor([True, False, True, False])
+    fig = plots.token_score_bars(scores, highlighted, highlight_label="signal",
+                                 other_label="noise")
+    ax = fig.axes[0]
+    bars = {round(bar.get_x() + bar.get_width() / 2): bar for bar in ax.patches}
+    assert sorted(bars) == [0, 1, 2, 3]
+    assert [bars[i].get_height() for i in range(4)] == scores.tolist()
+    orange, blue = bars[0].get_facecolor(), bars[1].get_facecolor()
+    assert orange != blue
+    assert [bars[i].get_facecolor() == orange for i in range(4)] == highlighted.tolist()
+    assert ax.get_xlabel() == "token id"
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["signal", "noise"]
