@@ -75,7 +75,7 @@ def test_the_reference_softmax_uses_no_builtin_softmax():
     assert seen == []
 
 
-def test_run_case_gives_the_learner_copies_of_the_inputs():
+def test_run_case_gives_the_learner_copies_of_the_inputs_and_names_the_ones_it_changed():
     scores = torch.randn(2, 3)
     before = scores.clone()
 
@@ -86,7 +86,10 @@ def test_run_case_gives_the_learner_copies_of_the_inputs():
     outcome = run_case(softmax, Case("in place", (scores,)))
     assert outcome.error is None
     assert torch.equal(scores, before)
-    assert run_check("softmax", softmax, seed=0).passed
+    assert outcome.modified == ("arg 0",)
+    verdict = run_check("softmax", softmax, seed=0)
+    assert verdict.status == "failed"
+    assert verdict.message.startswith("modifies its input `scores` in place")
 
 
 def test_run_case_reports_errors_instead_of_raising():
