@@ -180,7 +180,11 @@ def multi_head(
         mask = ~mask
     if mask_mode == "ignored":
         mask = None
-    attn_weights = reference.masked_softmax(attn_scores, mask)  # (B, H, T, S)
+    if head_axis == 2 and mask is not None:  # as learners write it: rows with no key are NaN
+        attn_scores = attn_scores.masked_fill(~mask, float("-inf"))  # (B, H, T, S)
+        attn_weights = torch.softmax(attn_scores, dim=-1)  # (B, H, T, S), NaN rows kept
+    else:
+        attn_weights = reference.masked_softmax(attn_scores, mask)  # (B, H, T, S)
     context = merge(attn_weights @ v)  # (B, T, D)
     return project("w_o", context) if project_out else context
 

@@ -186,6 +186,18 @@ def _leaves(value: Any) -> list[Any]:
     return [value]
 
 
+@contextmanager
+def one_thread() -> Iterator[None]:
+    """Run torch ops on one thread inside the block: the cases are small, and on a busy
+    machine waking more threads for each small op costs more than the op."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 class CheckFailure(Exception):
     """Raised by the check itself (not the learner's code), with a message for the learner."""
 
@@ -199,6 +211,11 @@ def run_case(obj: Callable, case: Case, forbidden: Sequence[str] = ()) -> Outcom
     case's weights, put in eval mode (dropout off) and called twice; then it runs once more in
     training mode with a backward pass, as it will when it is trained.
     """
+    with one_thread():
+        return _run_case(obj, case, forbidden)
+
+
+def _run_case(obj: Callable, case: Case, forbidden: Sequence[str]) -> Outcome:
     args, kwargs = _copy(case.args), _copy(case.kwargs)
     seen: list[str] = []  # kept when the call raises: a forbidden built-in still counts
     module, unset, unstable = None, (), False

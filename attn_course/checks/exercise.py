@@ -105,16 +105,7 @@ class Exercise:
             diagnosis = _try(lambda c, o=outcome: self.diagnose(c, o.output), case)
             if isinstance(diagnosis, str):
                 return self._failed(diagnosis, case, expected, outcome)
-        best, best_matches = None, []
-        for mistake in self.mistakes:  # the mistake that explains the most failing cases
-            matches = [
-                (c, e, o)
-                for c, e, o in wrong
-                if not same(o.output, e, check_dtype=False)
-                and same(o.output, _try(mistake.output, c), check_dtype=False)
-            ]
-            if len(matches) > len(best_matches):
-                best, best_matches = mistake, matches
+        best, best_matches = self._best_mistake(cases, outcomes, wrong)
         if best is not None:
             case, expected, outcome = min(best_matches, key=lambda f: _size(f[1]))
             return self._failed(best.message, case, expected, outcome)
@@ -131,6 +122,36 @@ class Exercise:
                 "only the exercise's weights, so a layer of your own keeps random values"
             )
         return self._failed(message, case, expected, outcome)
+
+    def _best_mistake(
+        self, cases: Sequence[Case], outcomes: Sequence[Outcome], wrong: list[tuple]
+    ) -> tuple[Mistake | None, list[tuple]]:
+        """The known mistake that explains the most failing cases (and its matches); among
+        equals, the one that also agrees with the learner on the most other cases."""
+        found = []  # (mistake, its matches)
+        for mistake in self.mistakes:
+            matches = [
+                (c, e, o)
+                for c, e, o in wrong
+                if not same(o.output, e, check_dtype=False)
+                and same(o.output, _try(mistake.output, c), check_dtype=False)
+            ]
+            if matches:
+                found.append((mistake, matches))
+        most = max((len(matches) for _, matches in found), default=0)
+        found = [(mistake, matches) for mistake, matches in found if len(matches) == most]
+        if len(found) <= 1:
+            return found[0] if found else (None, [])
+        failing = {id(c) for c, _, _ in wrong}
+        others = [(c, o) for c, o in zip(cases, outcomes, strict=True) if id(c) not in failing]
+
+        def agreement(mistake: Mistake) -> int:
+            return sum(
+                o.error is None and same(o.output, _try(mistake.output, c), check_dtype=False)
+                for c, o in others
+            )
+
+        return max(found, key=lambda pair: agreement(pair[0]))  # the first among equals
 
     def constructor(self, case: Case) -> str:
         """How the case builds the module, as code: ``FeedForward(d_model=4, d_ff=8)``."""
