@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from attn_course import reference
 from attn_course.checks.a01 import randn
 from attn_course.checks.a02 import random_mask
+from attn_course.checks.a03 import multi_head
 from attn_course.checks.core import Case
 from attn_course.checks.exercise import Exercise, Mistake, reference_output, same
 
@@ -282,7 +283,8 @@ def encoder_block(
     ffn_first: bool = False,
     ffn_activation=None,
 ) -> torch.Tensor:
-    """The encoder block written out with the reference's parts, one knob per known mistake.
+    """The encoder block written out with functions (the reference's parts as ``multi_head``
+    and ``ffn_output``), one knob per known mistake.
 
     ``order`` of the attention and of the FFN: "pre-norm" (right), "post-norm" (norm after
     the residual addition), "normalised stream" (the residual adds the normalised x);
@@ -290,23 +292,26 @@ def encoder_block(
     "used", "ignored", "inverted";
     ``ffn_activation``: another activation inside the FFN (a wrong ``FeedForward``).
     """
-    with torch.random.fork_rng(devices=[]):
-        block = reference.TransformerEncoderBlock(*case.init_args)
-    block.load_state_dict(case.state_dict)
+    d_model, num_heads, _ = case.init_args
+    state = case.state_dict
     mask = case.kwargs.get("mask")
     mask = {"used": mask, "ignored": None}.get(mask_mode, None if mask is None else ~mask)
 
+    def part(prefix: str) -> dict[str, torch.Tensor]:
+        return {k.removeprefix(prefix): v for k, v in state.items() if k.startswith(prefix)}
+
     def attention(h: torch.Tensor) -> torch.Tensor:
-        return block.attn(h, h, h, mask)  # (B, T, D)
+        kwargs = {} if mask is None else {"mask": mask}
+        attn_case = Case("", (h, h, h), kwargs, (d_model, num_heads), part("attn."))
+        return multi_head(attn_case)  # (B, T, D)
 
     def norm(name: str, x: torch.Tensor) -> torch.Tensor:
-        return getattr(block, name)(x) if name else x  # (B, T, D)
+        if not name:
+            return x
+        return F.layer_norm(x, (d_model,), state[f"{name}.weight"], state[f"{name}.bias"])
 
     def ffn(h: torch.Tensor) -> torch.Tensor:
-        if ffn_activation is None:
-            return block.ffn(h)  # (B, T, D)
-        state = {name.removeprefix("ffn."): value for name, value in case.state_dict.items()}
-        return ffn_output(Case("", (h,), state_dict=state), ffn_activation)  # (B, T, D)
+        return ffn_output(Case("", (h,), state_dict=part("ffn.")), ffn_activation or F.gelu)
 
     sublayers = [
         (attention, norms[0], residual_attn, order[0]),
