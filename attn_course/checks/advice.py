@@ -15,7 +15,8 @@ import torch
 from attn_course.checks.core import Case, Verdict
 from attn_course.checks.exercise import Exercise
 
-SLOW_SECONDS = 2.0  # all of a check's calls together; the reference takes well under 0.5 s
+SLOW_SECONDS = 5.0  # a check's calls but the first (which warms torch up) together; the model
+# solutions take under 0.3 s even on a busy machine
 
 
 def rebuild_case(exercise: Exercise, seed: int, label: str) -> Case:
@@ -47,8 +48,8 @@ def rebuild_hint(exercise: Exercise, seed: int, label: str) -> str:
 
 def slow_note(seconds: float) -> str:
     return (
-        f"note: correct, but slow: its calls took {seconds:.1f} s in all, where the model "
-        "solution takes a fraction of a second. Python loops over single rows or queries are "
+        f"note: correct, but slow: its calls took {seconds:.1f} s, where the model solution "
+        "takes a fraction of a second. Python loops over single rows or queries are "
         "slow; work on whole tensors (or whole blocks) at a time."
     )
 
