@@ -65,7 +65,7 @@ def blame(exercise: Exercise, obj: Callable, run: Callable[[str, Callable], Verd
             continue
         verdict = run(name, helper)
         if verdict.status in ("failed", "error", "forbidden", "invalid"):
-            first_line = verdict.message.splitlines()[0]
+            first_line = verdict.message.splitlines()[0].rstrip(".")
             return (
                 f"this probably fails because your `{name}` is wrong: `{exercise.name}` calls "
                 f"it, and its own check fails ({first_line}). Fix `{name}` first."
