@@ -218,7 +218,7 @@ def run_case(obj: Callable, case: Case, forbidden: Sequence[str] = ()) -> Outcom
 def _run_case(obj: Callable, case: Case, forbidden: Sequence[str]) -> Outcome:
     args, kwargs = _copy(case.args), _copy(case.kwargs)
     seen: list[str] = []  # kept when the call raises: a forbidden built-in still counts
-    module, unset, unstable = None, (), False
+    module, unset = None, ()
     try:
         with record_forbidden(forbidden) as seen, record_sizes() as sizes, torch.no_grad():
             if case.init_args is None:
@@ -226,15 +226,14 @@ def _run_case(obj: Callable, case: Case, forbidden: Sequence[str]) -> Outcome:
             else:
                 module, unset = _build(obj, case)
                 output = module(*args, **kwargs)
-            modified = _modified(case, args, kwargs)
-            if module is not None:
-                unstable = not _identical(output, module(*_copy(case.args), **_copy(case.kwargs)))
+        with torch.no_grad():  # a module must give the same output twice (dropout off)
+            again = output if module is None else module(*_copy(case.args), **_copy(case.kwargs))
         outcome = Outcome(
             output=_plain(output),
             forbidden=tuple(seen),
-            modified=modified,
+            modified=_modified(case, args, kwargs),
             unset=unset,
-            unstable=unstable,
+            unstable=not _identical(output, again),
             **sizes,
         )
     except Exception as error:  # the learner's code may raise anything
