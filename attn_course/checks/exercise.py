@@ -187,8 +187,10 @@ class Exercise:
         for case, outcome in zip(cases, outcomes, strict=True):
             error = outcome.training_error
             if isinstance(error, str):
+                first_line = error.splitlines()[0] if error else error
                 message = (
-                    f"right values, but fails in training: forward and backward() raised {error}"
+                    "right values, but fails in training: forward and backward() raised "
+                    + first_line
                 )
                 if "inplace" in error or "in-place" in error:
                     message += (

@@ -9,7 +9,7 @@ from torch.nn.functional import scaled_dot_product_attention as sdpa_alias
 
 from attn_course import reference
 from attn_course.checks import ASSIGNMENTS, EXERCISES, check, run_check
-from attn_course.checks.core import Case, record_forbidden, run_case
+from attn_course.checks.core import Case, Outcome, record_forbidden, run_case
 
 SOFTMAX_WAYS = {
     "torch.softmax": lambda s: torch.softmax(s, dim=-1),
@@ -90,6 +90,17 @@ def test_run_case_gives_the_learner_copies_of_the_inputs_and_names_the_ones_it_c
     verdict = run_check("softmax", softmax, seed=0)
     assert verdict.status == "failed"
     assert verdict.message.startswith("modifies its input `scores` in place")
+
+
+def test_judge_ignores_extra_outcome_fields_of_the_wrong_type():
+    """An outcome from the grader's sandbox may hold anything: only well-formed fields count."""
+    exercise = EXERCISES["softmax"]
+    cases = exercise.make_cases(torch.Generator().manual_seed(0))
+    outcomes = [
+        Outcome(exercise.expected(c), modified=5, unset=[1], unstable="yes", training_error=3)
+        for c in cases
+    ]
+    assert exercise.judge(cases, outcomes).passed
 
 
 def test_run_case_reports_errors_instead_of_raising():
