@@ -1,7 +1,7 @@
 """The corpus of learner mistakes that once slipped through or were not named: code that
 modifies its inputs, edge cases left to chance, dropout, strict weight loading, and mistakes
 whose message named nothing. Each is written as a learner would write it; each test asserts
-the verdict and the cause it names."""
+the verdict and the cause it names. At the end: verdicts never depend on luck (50 seeds)."""
 
 import math
 
@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from attn_course import reference
-from attn_course.checks import advice, check, rebuild_case, run_check
+from attn_course.checks import ASSIGNMENTS, advice, check, rebuild_case, run_check
 from attn_course.reference import merge_heads
 
 SEEDS = [0, 1]
@@ -377,3 +377,85 @@ def test_a_slow_pass_gets_a_note_on_its_speed(monkeypatch):
     verdict = run_check("softmax", reference.softmax, seed=0)
     assert verdict.passed
     assert "correct, but slow" in verdict.detail
+
+
+# --- the same verdict with every seed ---------------------------------------------------------
+# Every check, run with 50 seeds on a known-wrong implementation (one of the corpus above, or
+# one of these) and on the reference, gives the same verdict (status and message) every time.
+
+
+def scores_scaled(query, keys):
+    return (keys @ query.unsqueeze(-1)).squeeze(-1) / math.sqrt(query.size(-1))
+
+
+def softmax_without_shift(scores, dim=-1):
+    exp = scores.exp()
+    return exp / exp.sum(dim=dim, keepdim=True)
+
+
+class SimpleAttentionLastDim(reference.SimpleAttention):
+    def forward(self, x):
+        weights = torch.softmax(self.attention(x), dim=-1)
+        return (weights * x).sum(dim=1), weights
+
+
+def attention_mask_after_softmax(query, key, value, mask=None):
+    weights = torch.softmax(query @ key.transpose(-2, -1) / math.sqrt(query.size(-1)), dim=-1)
+    if mask is not None:
+        weights = weights * mask
+    return weights @ value, weights
+
+
+def padding_one_too_many(lengths, max_len):
+    return torch.arange(max_len) <= lengths.unsqueeze(-1)
+
+
+class PostNormBlock(reference.TransformerEncoderBlock):
+    def forward(self, x, mask=None):
+        x = self.norm1(x + self.attn(x, x, x, mask))
+        return self.norm2(x + self.ffn(x))
+
+
+WRONG = {
+    "attention_scores": scores_scaled,
+    "softmax": softmax_without_shift,
+    "context_vector": context_bare_squeeze,
+    "SimpleAttention": SimpleAttentionLastDim,
+    "scaled_dot_product_attention": attention_mask_after_softmax,
+    "causal_mask": causal_additive,
+    "padding_mask": padding_one_too_many,
+    "split_heads": split_heads,
+    "merge_heads": merge_interleaved,
+    "MultiHeadAttention": MultiHeadAttentionValuesThroughWk,
+    "sinusoidal_positional_encoding": encoding_base_1000,
+    "FeedForward": FeedForwardTanhGelu,
+    "TransformerEncoderBlock": PostNormBlock,
+    "online_softmax": online_softmax_max_from_zero,
+    "tiled_attention": tiled_causal_bottom_right,
+}
+
+
+def verdicts(name, obj):
+    return {(v.status, v.message) for v in (run_check(name, obj, seed=s) for s in range(50))}
+
+
+@pytest.mark.parametrize("name", WRONG)
+def test_a_known_wrong_implementation_gets_the_same_verdict_with_every_seed(name):
+    seen = verdicts(name, WRONG[name])
+    assert len(seen) == 1, seen
+    [(status, _)] = seen
+    assert status == "failed"
+
+
+@pytest.mark.parametrize("name", WRONG)
+def test_the_reference_gets_the_same_pass_with_every_seed(name):
+    seen = verdicts(name, getattr(reference, name))
+    assert len(seen) == 1, seen
+    [(status, _)] = seen
+    assert status == "passed"
+
+
+def test_every_exercise_of_assignments_01_to_05_has_a_known_wrong_implementation_here():
+    assert set(WRONG) == {
+        name for assignment in sorted(ASSIGNMENTS)[:5] for name in ASSIGNMENTS[assignment]
+    }
