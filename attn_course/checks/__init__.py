@@ -15,13 +15,15 @@ grader uses too; points live only here.
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
+import time
 from collections.abc import Callable
 
 import torch
 
-from attn_course.checks import a01, a02, a03, a04, a05, a06
-from attn_course.checks.core import Case, Outcome, Verdict, record_forbidden, run_case
+from attn_course.checks import a01, a02, a03, a04, a05, a06, advice
+from attn_course.checks.core import Case, Outcome, Verdict, one_thread, record_forbidden, run_case
 from attn_course.checks.exercise import Exercise, Mistake
 
 EXERCISES: dict[str, Exercise] = {
@@ -44,6 +46,7 @@ __all__ = [
     "Verdict",
     "check",
     "format_verdict",
+    "rebuild_case",
     "record_forbidden",
     "run_case",
     "run_check",
@@ -53,16 +56,38 @@ __all__ = [
 def run_check(name: str, obj: Callable, seed: int | None = None) -> Verdict:
     """All three steps of a check in this process: cases, the learner's calls, the judgement.
 
-    ``seed`` fixes the random cases (tests); None draws fresh ones.
+    ``seed`` fixes the random cases (tests); None draws fresh ones. A failing verdict ends with
+    code that rebuilds the case it shows; a slow pass gets a note.
     """
+    exercise = _exercise(name)
+    seed = secrets.randbits(63) if seed is None else seed
+    cases = exercise.make_cases(torch.Generator().manual_seed(seed))
+    with one_thread():
+        outcomes, seconds = [], []
+        for case in cases:
+            start = time.perf_counter()
+            outcomes.append(run_case(obj, case, exercise.forbidden))
+            seconds.append(time.perf_counter() - start)
+        verdict = exercise.judge(cases, outcomes)
+    if verdict.case:
+        hint = advice.rebuild_hint(exercise, seed, verdict.case)
+        verdict = dataclasses.replace(verdict, detail=f"{verdict.detail}\n{hint}".strip())
+    if verdict.passed and sum(seconds[1:]) > advice.SLOW_SECONDS:  # the first call warms up
+        verdict = dataclasses.replace(verdict, detail=advice.slow_note(sum(seconds[1:])))
+    return verdict
+
+
+def rebuild_case(name: str, seed: int, label: str) -> Case:
+    """The case ``label`` of the check of ``name`` drawn with ``seed`` (a failing check prints
+    the call to make)."""
+    return advice.rebuild_case(_exercise(name), seed, label)
+
+
+def _exercise(name: str) -> Exercise:
     if name not in EXERCISES:
         known = ", ".join(EXERCISES)
         raise ValueError(f"no exercise is called {name!r}; the exercises are: {known}")
-    exercise = EXERCISES[name]
-    seed = secrets.randbits(63) if seed is None else seed
-    cases = exercise.make_cases(torch.Generator().manual_seed(seed))
-    outcomes = [run_case(obj, case, exercise.forbidden) for case in cases]
-    return exercise.judge(cases, outcomes)
+    return EXERCISES[name]
 
 
 def format_verdict(verdict: Verdict) -> str:
@@ -82,6 +107,9 @@ def check(name_or_obj: str | Callable, obj: Callable | None = None) -> None:
     else:
         name = name_or_obj
     verdict = run_check(name, obj)
+    if not verdict.passed:
+        blame = advice.blame(_exercise(name), obj, run_check)
+        verdict = dataclasses.replace(verdict, detail=f"{blame}\n{verdict.detail}".strip())
     print(format_verdict(verdict))
     if not verdict.passed:
         raise AssertionError(f"{verdict.exercise}: {verdict.message}")

@@ -124,7 +124,8 @@ softmax = Exercise(
     forbidden=("softmax",),
     forbidden_message=(
         "uses a built-in softmax (torch.softmax, F.softmax, Tensor.softmax, nn.Softmax or "
-        "log_softmax): build it yourself from exp, a max and a sum"
+        "log_softmax): build it yourself from exp, a max and a sum (torch.logsumexp is "
+        "allowed)"
     ),
     mistakes=(
         Mistake(
@@ -166,6 +167,8 @@ def _context_cases(g: torch.Generator) -> list[Case]:
         Case("batch B=3, S=3, Dv=2", (_weights(g, 3, 3), randn(g, 3, 3, 2))),
         Case("leading dims (2, 3), S=4, Dv=5", (_weights(g, 2, 3, 4), randn(g, 2, 3, 4, 5))),
         Case("a single value, S=1", (_weights(g, 2, 1), randn(g, 2, 1, 4))),
+        Case("one batch element, B=1, S=3, Dv=2", (_weights(g, 1, 3), randn(g, 1, 3, 2))),
+        Case("values of width Dv=1, B=2, S=4", (_weights(g, 2, 4), randn(g, 2, 4, 1))),
         Case(
             "float64",
             (_weights(g, 2, 4, dtype=torch.float64), randn(g, 2, 4, 3, dtype=torch.float64)),
@@ -197,6 +200,16 @@ context_vector = Exercise(
             "not over the Dv features",
             lambda case: (case.args[0].unsqueeze(-1) * case.args[1]).sum(-1),
         ),
+        Mistake(
+            "the values are averaged, not weighted: every value counts 1/S. The context is the "
+            "weighted sum Σ_s weights[s] · values[s], so a value with a larger weight counts more.",
+            lambda case: case.args[1].mean(dim=-2),
+        ),
+        Mistake(
+            "a bare `.squeeze()` removes every axis of size 1, also the batch axis when B = 1 "
+            "and the value axis when Dv = 1: squeeze only the axis you added (squeeze(-2))",
+            lambda case: (case.args[0].unsqueeze(-2) @ case.args[1]).squeeze(),
+        ),
     ),
 )
 
@@ -209,12 +222,13 @@ def _simple_state(g: torch.Generator, input_dim: int) -> dict[str, torch.Tensor]
 
 
 def _simple_cases(g: torch.Generator) -> list[Case]:
-    seeds_x = torch.tensor([[[1.0, 0.0, 0.0], [0.0, 2.0, 0.0], [0.0, 0.0, 3.0], [1.0, 1.0, 1.0]]])
-    seeds_state = {
+    example_x = torch.tensor([[[1.0, 0.0, 0.0], [0.0, 2.0, 0.0], [0.0, 0.0, 3.0], [1.0, 1.0, 1.0]]])
+    example_state = {
         "attention.weight": torch.tensor([[1.0, 0.0, 0.0]]),
         "attention.bias": torch.zeros(1),
     }
-    cases = [Case("the seeds' 1×4×3 example", (seeds_x,), init_args=(3,), state_dict=seeds_state)]
+    example = "the SimpleAttention example, 1×4×3"
+    cases = [Case(example, (example_x,), init_args=(3,), state_dict=example_state)]
     for label, (B, T, D) in {
         "B=2, T=5, input_dim=3": (2, 5, 3),
         "B=3, T=2, input_dim=4": (3, 2, 4),
@@ -238,6 +252,8 @@ def _pool(case: Case, dim: int, squeeze: bool = False) -> tuple[torch.Tensor, to
 simple_attention = Exercise(
     name="SimpleAttention",
     arg_names=("x",),
+    init_names=("input_dim",),
+    uses=("softmax",),
     assignment=ASSIGNMENT,
     points=3,
     cases=_simple_cases,

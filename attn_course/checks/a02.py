@@ -104,6 +104,7 @@ def _swapped(case: Case) -> tuple[torch.Tensor, torch.Tensor]:
 scaled_dot_product_attention = Exercise(
     name="scaled_dot_product_attention",
     arg_names=("query", "key", "value"),
+    uses=("softmax",),
     assignment=ASSIGNMENT,
     points=5,
     cases=_attention_cases,
@@ -192,6 +193,18 @@ def _ones(case: Case) -> torch.Tensor:
     return torch.ones(case.args[0], case.args[0], dtype=torch.bool)
 
 
+def _float_mask(case: Case, output: object) -> str | None:
+    """A float mask of any values (0/-inf, 0/-1e9, 1/0): not this course's convention."""
+    if isinstance(output, torch.Tensor) and output.is_floating_point():
+        return (
+            f"returns a float mask ({output.dtype}): this course's masks are boolean, True = may "
+            "attend (as F.scaled_dot_product_attention takes them), so True on and below the "
+            "diagonal. An additive mask (0 where allowed, -inf or a large negative number where "
+            "not) is another convention."
+        )
+    return None
+
+
 causal_mask = Exercise(
     name="causal_mask",
     arg_names=("size",),
@@ -199,6 +212,7 @@ causal_mask = Exercise(
     points=2,
     cases=_sizes_cases,
     expected=lambda case: reference.causal_mask(*case.args),
+    diagnose=_float_mask,
     mistakes=(
         Mistake(
             "upper instead of lower triangle (triu instead of tril): True must be on and "

@@ -100,6 +100,12 @@ merge_heads = Exercise(
             "then reshape (or .contiguous().view).",
             lambda case: merge_view_only(*case.args),
         ),
+        Mistake(
+            "the heads are merged interleaved (as (B, T, Dh, H)): feature j of every head sits "
+            "side by side. Head h must come back as the contiguous block of columns "
+            "h·Dh … (h+1)·Dh - 1: transpose(1, 2) to (B, T, H, Dh), then reshape.",
+            lambda case: (lambda x: x.permute(0, 2, 3, 1).flatten(2))(*case.args),
+        ),
     ),
     error_hints=(
         (
@@ -146,10 +152,14 @@ def multi_head(
     merge=reference.merge_heads,
     scale_by: str = "Dh",
     mask_mode: str = "before",
-    head_axis: bool = True,
+    head_axis: int | None = 1,
     project_out: bool = True,
+    value_projection: str = "w_v",
 ) -> torch.Tensor:
-    """Multi-head attention written out from ``case``, with one knob per known mistake."""
+    """Multi-head attention written out from ``case``, with one knob per known mistake.
+
+    ``head_axis``: where the mask gets its head axis (1: right; None: none; 2: after T, as
+    ``mask.unsqueeze(2)``)."""
     (query, key, value), state = case.args, case.state_dict
     d_model, num_heads = case.init_args
     mask = case.kwargs.get("mask")
@@ -159,16 +169,22 @@ def multi_head(
 
     q = split(project("w_q", query), num_heads)  # (B, H, T, Dh)
     k = split(project("w_k", key), num_heads)  # (B, H, S, Dh)
-    v = split(project("w_v", value), num_heads)  # (B, H, S, Dh)
-    if mask is not None and head_axis:
-        mask = mask.unsqueeze(-3)  # (B, 1, T, S)
+    v = split(project(value_projection, value), num_heads)  # (B, H, S, Dh)
+    if mask is not None and head_axis is not None:
+        mask = (
+            mask.unsqueeze(head_axis) if mask.dim() == 3 or head_axis == 2 else mask
+        )  # (B, 1, T, S)
     width = {"Dh": d_model // num_heads, "D": d_model, "none": 1}[scale_by]
     attn_scores = q @ k.transpose(-2, -1) / math.sqrt(width)  # (B, H, T, S)
     if mask is not None and mask_mode == "inverted":
         mask = ~mask
     if mask_mode == "ignored":
         mask = None
-    attn_weights = reference.masked_softmax(attn_scores, mask)  # (B, H, T, S)
+    if head_axis == 2 and mask is not None:  # as learners write it: rows with no key are NaN
+        attn_scores = attn_scores.masked_fill(~mask, float("-inf"))  # (B, H, T, S)
+        attn_weights = torch.softmax(attn_scores, dim=-1)  # (B, H, T, S), NaN rows kept
+    else:
+        attn_weights = reference.masked_softmax(attn_scores, mask)  # (B, H, T, S)
     context = merge(attn_weights @ v)  # (B, T, D)
     return project("w_o", context) if project_out else context
 
@@ -176,6 +192,8 @@ def multi_head(
 multi_head_attention = Exercise(
     name="MultiHeadAttention",
     arg_names=("query", "key", "value"),
+    init_names=("d_model", "num_heads"),
+    uses=("split_heads", "merge_heads"),
     assignment=ASSIGNMENT,
     points=5,
     cases=_mha_cases,
@@ -213,7 +231,17 @@ multi_head_attention = Exercise(
             "the mask has no head axis: a (B, T, S) or (B, 1, S) mask must become "
             "(B, 1, T, S) (unsqueeze(1)) so that every head of a batch element uses that "
             "element's mask; without it the batch axis of the mask lines up with the heads",
-            lambda case: multi_head(case, head_axis=False),
+            lambda case: multi_head(case, head_axis=None),
+        ),
+        Mistake(
+            "the mask's head axis is in the wrong place: the scores are (B, H, T, S), so the "
+            "mask must be (B, 1, T, S) (unsqueeze(1) of a (B, T, S) mask); with the new axis "
+            "after T, the mask's query axis lines up with the heads",
+            lambda case: multi_head(case, head_axis=2),
+        ),
+        Mistake(
+            "the values are projected with w_k: use w_v for the values (w_k is for the keys)",
+            lambda case: multi_head(case, value_projection="w_k"),
         ),
         Mistake(
             "inverted mask: True means the query MAY attend to the key",
@@ -226,6 +254,13 @@ multi_head_attention = Exercise(
         Mistake(
             "the output projection w_o is missing: apply it to the merged heads",
             lambda case: multi_head(case, project_out=False),
+        ),
+    ),
+    error_hints=(
+        (
+            "must match the size of tensor",
+            "two shapes do not line up: the scores are (B, H, T, S), so a (B, T, S) or "
+            "(B, 1, S) mask needs a head axis, mask.unsqueeze(1)",
         ),
     ),
 )

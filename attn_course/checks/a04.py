@@ -11,8 +11,9 @@ import torch.nn.functional as F
 from attn_course import reference
 from attn_course.checks.a01 import randn
 from attn_course.checks.a02 import random_mask
+from attn_course.checks.a03 import multi_head
 from attn_course.checks.core import Case
-from attn_course.checks.exercise import Exercise, Mistake, reference_output
+from attn_course.checks.exercise import Exercise, Mistake, reference_output, same
 
 ASSIGNMENT = "04_positional_encoding_and_block"
 
@@ -61,6 +62,69 @@ def encoding(
     return torch.stack((first, second), dim=-1).flatten(-2).float()  # (T, D)
 
 
+ENCODING_MISTAKES = (
+    Mistake(
+        "sin and cos are swapped: the even columns (0, 2, 4, …) hold sin(pos·ω_i), the odd "
+        "columns cos(pos·ω_i). Position 0 must read 0, 1, 0, 1, …",
+        lambda case: encoding(case, swap=True),
+    ),
+    Mistake(
+        "sin and cos sit in two halves (all sines, then all cosines): they interleave, "
+        "column 2i holds sin(pos·ω_i) and column 2i+1 holds cos(pos·ω_i)",
+        lambda case: encoding(case, halves=True),
+    ),
+    Mistake(
+        "wrong frequency: the exponent uses the pair index i instead of 2i. Column pair i "
+        "has ω_i = 1 / 10000^(2i / D), which is the even column index 2i divided by D.",
+        lambda case: encoding(case, exponent="i/D"),
+    ),
+    Mistake(
+        "wrong frequency: the exponent is not divided by d_model, so all but the first "
+        "column pair have a frequency near 0. Use ω_i = 1 / 10000^(2i / D).",
+        lambda case: encoding(case, exponent="2i"),
+    ),
+    Mistake(
+        "wrong frequency in the odd columns: column 2i+1 uses its own index in the exponent. "
+        "A sin/cos pair shares one frequency, ω_i = 1 / 10000^(2i / D), for both columns "
+        "2i and 2i+1.",
+        lambda case: encoding(case, exponent="column/D"),
+    ),
+    Mistake(
+        "positions start at 1: the first token is position 0, so the first row is "
+        "0, 1, 0, 1, … (sin 0 and cos 0)",
+        lambda case: encoding(case, first_position=1),
+    ),
+)
+
+
+def _frequencies_off(case: Case, output: object) -> str | None:
+    """Names frequencies that are off when the sin/cos layout itself is right (row 0 reads
+    0, 1, 0, 1, … and every column pair is (sin, cos) of one angle) and no known mistake
+    explains them."""
+    seq_len, d_model = case.args
+    known = [mistake.output(case) for mistake in ENCODING_MISTAKES]
+    right = reference.sinusoidal_positional_encoding(seq_len, d_model)
+    if any(same(output, value, check_dtype=False) for value in [right, *known]):
+        return None
+    if not (isinstance(output, torch.Tensor) and output.shape == (seq_len, d_model) > (1, 1)):
+        return None
+    output = output.double()
+    even, odd = output[:, 0::2], output[:, 1::2]  # (T, D/2) each
+    start = torch.zeros(d_model, dtype=torch.float64)
+    start[1::2] = 1.0
+    on_circle = torch.allclose(even**2 + odd**2, torch.ones_like(even), atol=1e-3)
+    if not (on_circle and torch.allclose(output[0], start, atol=1e-4)):
+        return None
+    theirs = torch.atan2(even[1], odd[1])[:4]  # the angle each pair turns by per position
+    ours = 1 / 10000.0 ** (2 * torch.arange(len(theirs), dtype=torch.float64) / d_model)
+    return (
+        "the sin/cos layout is right, but the frequencies are off: column pair i must turn "
+        f"by ω_i = 1 / 10000^(2i / D) per position, here (D = {d_model}) "
+        f"{', '.join(f'{w:.4f}' for w in ours.tolist())}, …; yours turn by "
+        f"{', '.join(f'{w:.4f}' for w in theirs.tolist())}, …"
+    )
+
+
 sinusoidal_positional_encoding = Exercise(
     name="sinusoidal_positional_encoding",
     arg_names=("seq_len", "d_model"),
@@ -68,39 +132,8 @@ sinusoidal_positional_encoding = Exercise(
     points=4,
     cases=_encoding_cases,
     expected=lambda case: reference.sinusoidal_positional_encoding(*case.args),
-    mistakes=(
-        Mistake(
-            "sin and cos are swapped: the even columns (0, 2, 4, …) hold sin(pos·ω_i), the odd "
-            "columns cos(pos·ω_i). Position 0 must read 0, 1, 0, 1, …",
-            lambda case: encoding(case, swap=True),
-        ),
-        Mistake(
-            "sin and cos sit in two halves (all sines, then all cosines): they interleave, "
-            "column 2i holds sin(pos·ω_i) and column 2i+1 holds cos(pos·ω_i)",
-            lambda case: encoding(case, halves=True),
-        ),
-        Mistake(
-            "wrong frequency: the exponent uses the pair index i instead of 2i. Column pair i "
-            "has ω_i = 1 / 10000^(2i / D), which is the even column index 2i divided by D.",
-            lambda case: encoding(case, exponent="i/D"),
-        ),
-        Mistake(
-            "wrong frequency: the exponent is not divided by d_model, so all but the first "
-            "column pair have a frequency near 0. Use ω_i = 1 / 10000^(2i / D).",
-            lambda case: encoding(case, exponent="2i"),
-        ),
-        Mistake(
-            "wrong frequency in the odd columns: column 2i+1 uses its own index in the exponent. "
-            "A sin/cos pair shares one frequency, ω_i = 1 / 10000^(2i / D), for both columns "
-            "2i and 2i+1.",
-            lambda case: encoding(case, exponent="column/D"),
-        ),
-        Mistake(
-            "positions start at 1: the first token is position 0, so the first row is "
-            "0, 1, 0, 1, … (sin 0 and cos 0)",
-            lambda case: encoding(case, first_position=1),
-        ),
-    ),
+    diagnose=_frequencies_off,
+    mistakes=ENCODING_MISTAKES,
 )
 
 
@@ -116,8 +149,27 @@ def _ffn_state(g: torch.Generator, d_model: int, d_ff: int, gain: float = 1.0) -
     }
 
 
+def _gelu_far_off_case() -> Case:
+    """Pre-activations near ±2.7, where the tanh approximation of GELU is furthest from the
+    exact GELU (4.7e-4), all summed into each output, which the bias brings close to 0: the
+    approximation is off by 40 times the tolerance, on every run."""
+    d_model, d_ff = 4, 16
+    pre_activation = torch.tensor([2.7, -2.7]).repeat(d_ff // 2)  # (d_ff,)
+    pattern = torch.arange(d_ff * d_model, dtype=torch.float32).reshape(d_ff, d_model)
+    down = torch.ones(d_model, d_ff)
+    state = {
+        "up.weight": 0.001 * (pattern % 7 - 3),
+        "up.bias": pre_activation,
+        "down.weight": down,
+        "down.bias": -(down @ F.gelu(pre_activation.double()).float()),
+    }
+    x = torch.tensor([[[1.0, -2.0, 0.5, 3.0], [-1.0, 0.0, 2.0, -0.5]]])  # (1, 2, 4)
+    label = "pre-activations near ±2.7, where the tanh approximation of GELU is furthest off"
+    return Case(label, (x,), init_args=(d_model, d_ff), state_dict=state)
+
+
 def _ffn_cases(g: torch.Generator) -> list[Case]:
-    cases = []
+    cases = [_gelu_far_off_case()]
     for label, shape, d_ff, gain in (
         ("B=2, T=3, D=4, d_ff=8", (2, 3, 4), 8, 1.0),
         ("B=1, T=5, D=6, d_ff=24", (1, 5, 6), 24, 1.0),
@@ -144,6 +196,7 @@ def ffn_output(case: Case, activation=F.gelu, after_down: bool = False) -> torch
 feed_forward = Exercise(
     name="FeedForward",
     arg_names=("x",),
+    init_names=("d_model", "d_ff"),
     assignment=ASSIGNMENT,
     points=2,
     cases=_ffn_cases,
@@ -222,7 +275,7 @@ def _block_cases(g: torch.Generator) -> list[Case]:
 
 def encoder_block(
     case: Case,
-    order: str = "pre-norm",
+    order: tuple[str, str] = ("pre-norm", "pre-norm"),
     residual_attn: bool = True,
     residual_ffn: bool = True,
     norms: tuple[str, str] = ("norm1", "norm2"),
@@ -230,40 +283,48 @@ def encoder_block(
     ffn_first: bool = False,
     ffn_activation=None,
 ) -> torch.Tensor:
-    """The encoder block written out with the reference's parts, one knob per known mistake.
+    """The encoder block written out with functions (the reference's parts as ``multi_head``
+    and ``ffn_output``), one knob per known mistake.
 
-    ``order``: "pre-norm" (right), "post-norm" (norm after each residual addition),
-    "normalised stream" (the residual adds the normalised x); ``norms``: the norm before
-    attention and before the FFN ("" for none); ``mask_mode``: "used", "ignored", "inverted";
+    ``order`` of the attention and of the FFN: "pre-norm" (right), "post-norm" (norm after
+    the residual addition), "normalised stream" (the residual adds the normalised x);
+    ``norms``: the norm before attention and before the FFN ("" for none); ``mask_mode``:
+    "used", "ignored", "inverted";
     ``ffn_activation``: another activation inside the FFN (a wrong ``FeedForward``).
     """
-    with torch.random.fork_rng(devices=[]):
-        block = reference.TransformerEncoderBlock(*case.init_args)
-    block.load_state_dict(case.state_dict)
+    d_model, num_heads, _ = case.init_args
+    state = case.state_dict
     mask = case.kwargs.get("mask")
     mask = {"used": mask, "ignored": None}.get(mask_mode, None if mask is None else ~mask)
 
+    def part(prefix: str) -> dict[str, torch.Tensor]:
+        return {k.removeprefix(prefix): v for k, v in state.items() if k.startswith(prefix)}
+
     def attention(h: torch.Tensor) -> torch.Tensor:
-        return block.attn(h, h, h, mask)  # (B, T, D)
+        kwargs = {} if mask is None else {"mask": mask}
+        attn_case = Case("", (h, h, h), kwargs, (d_model, num_heads), part("attn."))
+        return multi_head(attn_case)  # (B, T, D)
 
     def norm(name: str, x: torch.Tensor) -> torch.Tensor:
-        return getattr(block, name)(x) if name else x  # (B, T, D)
+        if not name:
+            return x
+        return F.layer_norm(x, (d_model,), state[f"{name}.weight"], state[f"{name}.bias"])
 
     def ffn(h: torch.Tensor) -> torch.Tensor:
-        if ffn_activation is None:
-            return block.ffn(h)  # (B, T, D)
-        state = {name.removeprefix("ffn."): value for name, value in case.state_dict.items()}
-        return ffn_output(Case("", (h,), state_dict=state), ffn_activation)  # (B, T, D)
+        return ffn_output(Case("", (h,), state_dict=part("ffn.")), ffn_activation or F.gelu)
 
-    sublayers = [(attention, norms[0], residual_attn), (ffn, norms[1], residual_ffn)]
+    sublayers = [
+        (attention, norms[0], residual_attn, order[0]),
+        (ffn, norms[1], residual_ffn, order[1]),
+    ]
     if ffn_first:
         sublayers.reverse()
     x = case.args[0]
     with torch.no_grad():
-        for sublayer, norm_name, residual in sublayers:
-            if order == "post-norm":
+        for sublayer, norm_name, residual, sublayer_order in sublayers:
+            if sublayer_order == "post-norm":
                 x = norm(norm_name, x + sublayer(x) if residual else sublayer(x))
-            elif order == "normalised stream":
+            elif sublayer_order == "normalised stream":
                 x = norm(norm_name, x)
                 x = x + sublayer(x) if residual else sublayer(x)
             else:
@@ -274,6 +335,8 @@ def encoder_block(
 transformer_encoder_block = Exercise(
     name="TransformerEncoderBlock",
     arg_names=("x",),
+    init_names=("d_model", "num_heads", "d_ff"),
+    uses=("FeedForward", "MultiHeadAttention"),
     assignment=ASSIGNMENT,
     points=4,
     cases=_block_cases,
@@ -284,13 +347,25 @@ transformer_encoder_block = Exercise(
             "x = norm(x + sublayer(x)). This block is pre-norm: each sublayer reads a "
             "normalised copy and adds its result to the un-normalised x, "
             "x = x + sublayer(norm(x)).",
-            lambda case: encoder_block(case, order="post-norm"),
+            lambda case: encoder_block(case, order=("post-norm", "post-norm")),
         ),
         Mistake(
             "the residual stream itself is normalised: x is replaced by norm(x) before the "
             "addition, so the block's input never passes through unchanged. Normalise only the "
             "sublayer's input: x = x + sublayer(norm(x)).",
-            lambda case: encoder_block(case, order="normalised stream"),
+            lambda case: encoder_block(case, order=("normalised stream",) * 2),
+        ),
+        Mistake(
+            "the residual around the attention adds the normalised input: x = h + attn(h) with "
+            "h = norm1(x) replaces x by norm1(x). Add the attention's output to the "
+            "un-normalised x: x = x + attn(norm1(x)).",
+            lambda case: encoder_block(case, order=("normalised stream", "pre-norm")),
+        ),
+        Mistake(
+            "the residual around the FFN adds the normalised input: x = h + ffn(h) with "
+            "h = norm2(x) replaces x by norm2(x). Add the FFN's output to the un-normalised x: "
+            "x = x + ffn(norm2(x)).",
+            lambda case: encoder_block(case, order=("pre-norm", "normalised stream")),
         ),
         Mistake(
             "no residual connection around the attention: add its output to x, "

@@ -40,7 +40,8 @@ class BlockwiseExercise(Exercise):
         for case, outcome in zip(cases, outcomes, strict=True):
             problem = self.rule(case, outcome)
             if problem is not None:
-                return Verdict(self.name, "failed", problem, _sizes_detail(case, self.arg_names))
+                detail = _sizes_detail(case, self.arg_names)
+                return Verdict(self.name, "failed", problem, detail, case.label)
         return verdict
 
 
@@ -74,6 +75,19 @@ def _softmax_cases(g: torch.Generator) -> list[Case]:
         Case("scores up to ±1e4, rising along the row, block_size 3", (rising, 3)),
         Case("a row of 40 scores, block_size 8", (randn(g, 40) * 5, 8)),
         Case("float64, block_size 3", (randn(g, 3, 7, dtype=torch.float64) * 10, 3)),
+        Case(
+            "a row of only very negative scores (near -1e4), block_size 2",
+            (torch.tensor([[-1e4, -1e4 - 3.0, -1e4 + 1.0, -1e4 - 2.0, -1e4 + 0.5]]), 2),
+        ),
+        Case(
+            "rows far apart (±1e4) in one block, block_size 3",
+            (
+                torch.tensor(
+                    [[1e4, 1e4 - 1.0, 1e4 + 2.0, 0.0], [-1e4, -1e4 + 2.0, -1e4 - 1.0, 1.0]]
+                ),
+                3,
+            ),
+        ),
     ]
 
 
@@ -83,12 +97,17 @@ def online(
     shift: bool = True,
     skip_partial: bool = False,
     per_block: bool = False,
+    start: float = float("-inf"),
+    inverse: bool = False,
+    block_max_per_row: bool = True,
 ) -> torch.Tensor:
     """The online softmax written out, with one knob per known mistake.
 
-    ``rescale``: multiply the running sum by exp(old max - new max) when the maximum grows;
-    ``shift``: subtract the running maximum at all; ``skip_partial``: leave out the last,
-    shorter block; ``per_block``: normalise each block on its own.
+    ``rescale``: multiply the running sum by exp(old max - new max) when the maximum grows
+    (``inverse``: by exp(new max - old max)); ``shift``: subtract the running maximum at all;
+    ``skip_partial``: leave out the last, shorter block; ``per_block``: normalise each block on
+    its own; ``start``: the running maximum's first value; ``block_max_per_row``: False takes
+    one maximum over the whole block, all rows together.
     """
     scores, block_size = case.args
     S = scores.size(-1)
@@ -96,13 +115,14 @@ def online(
     if per_block:
         blocks = scores.split(block_size, dim=-1)
         return torch.cat([reference.softmax(block) for block in blocks], dim=-1)  # (..., S)
-    row_max = scores.new_full((*scores.shape[:-1], 1), float("-inf"))  # (..., 1)
+    row_max = scores.new_full((*scores.shape[:-1], 1), start)  # (..., 1)
     row_sum = scores.new_zeros((*scores.shape[:-1], 1))  # (..., 1)
-    for start in range(0, stop, block_size):
-        block = scores[..., start : start + block_size]  # (..., Bk)
-        block_max = block.amax(dim=-1, keepdim=True)  # (..., 1)
+    for first in range(0, stop, block_size):
+        block = scores[..., first : first + block_size]  # (..., Bk)
+        block_max = block.amax(dim=-1, keepdim=True) if block_max_per_row else block.max()
         new_max = torch.maximum(row_max, block_max) if shift else torch.zeros_like(row_max)
-        correction = torch.exp(row_max - new_max) if rescale else torch.ones_like(row_sum)
+        change = new_max - row_max if inverse else row_max - new_max  # (..., 1)
+        correction = torch.exp(change) if rescale else torch.ones_like(row_sum)
         row_sum = row_sum * correction + torch.exp(block - new_max).sum(dim=-1, keepdim=True)
         row_max = new_max
     return torch.exp(scores - row_max) / row_sum  # (..., S)
@@ -158,6 +178,24 @@ online_softmax = BlockwiseExercise(
             "length, the scores after the last full block must be read too (the last block "
             "may be shorter; slicing past the end is fine)",
             lambda case: online(case, skip_partial=True),
+        ),
+        Mistake(
+            "the running maximum starts at 0 instead of -inf: a row whose scores are all very "
+            "negative is then shifted by 0, every exp underflows to 0 and the weights are 0/0 = "
+            "NaN. Start it at -inf (or at the first block's maximum).",
+            lambda case: online(case, start=0.0),
+        ),
+        Mistake(
+            "the running sum is rescaled by the inverse factor, exp(new max − old max): when the "
+            "maximum grows, the terms summed so far must shrink, so multiply by "
+            "exp(old max − new max)",
+            lambda case: online(case, inverse=True),
+        ),
+        Mistake(
+            "one maximum over the whole block, all rows together: a row far below the others "
+            "then underflows to 0/0 = NaN. Take the maximum of each row, "
+            "amax(dim=-1, keepdim=True).",
+            lambda case: online(case, block_max_per_row=False),
         ),
     ),
 )
@@ -239,7 +277,8 @@ def _full_mask(case: Case, causal: str = "global") -> torch.Tensor | None:
     """The case's mask as one boolean (..., T, S) tensor (None: every key allowed).
 
     ``causal``: how ``is_causal`` is applied, "global" (right: key j ≤ query i), "strict"
-    (j < i), "local" (the key's index inside its block), "ignored".
+    (j < i), "local" (the key's index inside its block), "bottom-right" (j ≤ i + S − T),
+    "ignored".
     """
     query, key, _ = case.args
     T, S = query.size(-2), key.size(-2)
@@ -250,6 +289,8 @@ def _full_mask(case: Case, causal: str = "global") -> torch.Tensor | None:
     key_pos = torch.arange(S)  # (S,)
     if causal == "local":
         key_pos = key_pos % case.kwargs["block_size"]
+    if causal == "bottom-right":
+        query_pos = query_pos + S - T
     causal_mask = key_pos < query_pos if causal == "strict" else key_pos <= query_pos  # (T, S)
     return causal_mask if mask is None else mask & causal_mask
 
@@ -399,6 +440,12 @@ tiled_attention = BlockwiseExercise(
             "at `start` is the key at position start + j. Compare that with the query's "
             "position.",
             lambda case: tiled(case, causal="local"),
+        ),
+        Mistake(
+            "the causal mask is aligned bottom-right (query i sees keys j ≤ i + S − T, so the "
+            "last query sees every key): here it is aligned top-left, as torch's is_causal "
+            "does, so query i may attend keys j ≤ i also when T ≠ S",
+            lambda case: tiled(case, causal="bottom-right"),
         ),
         Mistake(
             "is_causal is ignored: with is_causal=True, query i may attend only keys j ≤ i",

@@ -32,8 +32,9 @@ class Case:
     """One call of the learner's code on fixed inputs.
 
     For a function: ``obj(*args, **kwargs)``. For a class (``init_args`` not None):
-    ``module = obj(*init_args)``, then ``module.load_state_dict(state_dict)`` when given, then
-    ``module(*args, **kwargs)``.
+    ``module = obj(*init_args)``, then the weights of ``state_dict`` when given (loaded by name;
+    parameters and buffers of the module's own beyond them are left alone), ``module.eval()``,
+    then ``module(*args, **kwargs)``.
     """
 
     label: str
@@ -51,6 +52,12 @@ class Outcome:
     (views and in-place results made no new memory and are not counted). ``widest_reduction``:
     the most elements a reduction (max, sum, logsumexp, ...) folded into one of its results.
     Both are measured by ``record_sizes`` (0 when nothing was recorded).
+
+    Class cases only: ``unset`` names the module's parameters that the case's weights did not
+    set (they keep their random initial values); ``unstable`` is True when a second call on the
+    same inputs, in eval mode, gave another output; ``training_error`` is what a forward and
+    ``backward()`` in training mode raised. ``modified`` names the inputs (``"arg 0"``, ...,
+    or a keyword) that the call changed in place.
     """
 
     output: Any = None
@@ -58,6 +65,10 @@ class Outcome:
     forbidden: tuple[str, ...] = ()
     largest: int = 0
     widest_reduction: int = 0
+    modified: tuple[str, ...] = ()
+    unset: tuple[str, ...] = ()
+    unstable: bool = False
+    training_error: str | None = None
 
 
 @dataclass
@@ -69,6 +80,7 @@ class Verdict:
     status: str
     message: str
     detail: str = ""
+    case: str = ""  # the label of the case the detail shows ("" when none)
 
     @property
     def passed(self) -> bool:
@@ -174,26 +186,149 @@ def _leaves(value: Any) -> list[Any]:
     return [value]
 
 
+@contextmanager
+def one_thread() -> Iterator[None]:
+    """Run torch ops on one thread inside the block: the cases are small, and on a busy
+    machine waking more threads for each small op costs more than the op."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+class CheckFailure(Exception):
+    """Raised by the check itself (not the learner's code), with a message for the learner."""
+
+
 def run_case(obj: Callable, case: Case, forbidden: Sequence[str] = ()) -> Outcome:
     """Call the learner's ``obj`` on ``case`` and return what happened (never raises).
 
     The learner's code gets copies of the case's tensors, so an in-place slip cannot change
-    the inputs that ``judge`` later recomputes the expected output from.
+    the inputs that ``judge`` later recomputes the expected output from; the copies are
+    compared with the originals afterwards (``Outcome.modified``). A class is built, given the
+    case's weights, put in eval mode (dropout off) and called twice; then it runs once more in
+    training mode with a backward pass, as it will when it is trained.
     """
+    with one_thread():
+        return _run_case(obj, case, forbidden)
+
+
+def _run_case(obj: Callable, case: Case, forbidden: Sequence[str]) -> Outcome:
     args, kwargs = _copy(case.args), _copy(case.kwargs)
     seen: list[str] = []  # kept when the call raises: a forbidden built-in still counts
+    module, unset = None, ()
     try:
         with record_forbidden(forbidden) as seen, record_sizes() as sizes, torch.no_grad():
             if case.init_args is None:
                 output = obj(*args, **kwargs)
             else:
-                module = obj(*case.init_args)
-                if case.state_dict is not None:
-                    module.load_state_dict(case.state_dict)
+                module, unset = _build(obj, case)
                 output = module(*args, **kwargs)
-        return Outcome(output=_plain(output), forbidden=tuple(seen), **sizes)
+        with torch.no_grad():  # a module must give the same output twice (dropout off)
+            again = output if module is None else module(*_copy(case.args), **_copy(case.kwargs))
+        outcome = Outcome(
+            output=_plain(output),
+            forbidden=tuple(seen),
+            modified=_modified(case, args, kwargs),
+            unset=unset,
+            unstable=not _identical(output, again),
+            **sizes,
+        )
     except Exception as error:  # the learner's code may raise anything
         return Outcome(error=f"{type(error).__name__}: {error}", forbidden=tuple(seen))
+    if module is not None:
+        outcome.training_error = _train(module, case)
+    return outcome
+
+
+def _build(obj: Callable, case: Case) -> tuple[torch.nn.Module, tuple[str, ...]]:
+    """The learner's module with the case's weights, in eval mode, and the names of its
+    parameters that those weights did not set."""
+    module = obj(*case.init_args)
+    unset: tuple[str, ...] = ()
+    if case.state_dict is not None:
+        result = module.load_state_dict(_copy(case.state_dict), strict=False)
+        if result.unexpected_keys:
+            raise CheckFailure(_unloadable(module, case, result.unexpected_keys))
+        own = module.state_dict(keep_vars=True)
+        loaded = {id(t) for name, t in own.items() if name not in result.missing_keys}
+        parameters = dict(module.named_parameters(remove_duplicate=False))
+        unset = tuple(
+            name
+            for name in result.missing_keys
+            if name in parameters and id(parameters[name]) not in loaded
+        )
+    return module.eval(), unset
+
+
+def _unloadable(module: torch.nn.Module, case: Case, names: Sequence[str]) -> str:
+    theirs = [name for name in module.state_dict() if name not in case.state_dict]
+    text = (
+        f"the check gives the weights by the exercise's names, and the module has no "
+        f"parameter called {_list(names)}"
+    )
+    if theirs:
+        text += f" (it has {_list(theirs)} instead)"
+    return (
+        f"{text}. Keep the layers' names as the exercise gives them, or convert the given "
+        "weights to your layout in a load_state_dict pre-hook "
+        "(module._register_load_state_dict_pre_hook)."
+    )
+
+
+def _list(names: Sequence[str], most: int = 6) -> str:
+    shown = ", ".join(f"`{name}`" for name in names[:most])
+    return shown + (f" and {len(names) - most} more" if len(names) > most else "")
+
+
+def _train(module: torch.nn.Module, case: Case) -> str | None:
+    """Run the module once in training mode and backpropagate; what it raised, if anything."""
+    args = tuple(
+        t.detach().clone().requires_grad_() if torch.is_tensor(t) and t.is_floating_point() else t
+        for t in _copy(case.args)
+    )
+    try:
+        with torch.enable_grad():
+            module.train()
+            outputs = [
+                t for t in _leaves(module(*args, **_copy(case.kwargs))) if torch.is_tensor(t)
+            ]
+            loss = sum(t.float().sum() for t in outputs if t.requires_grad)
+            if torch.is_tensor(loss):
+                loss.backward()
+    except Exception as error:  # the learner's code may raise anything
+        return f"{type(error).__name__}: {error}"
+    finally:
+        module.eval()
+    return None
+
+
+def _modified(case: Case, args: tuple, kwargs: dict) -> tuple[str, ...]:
+    """The names of the inputs that differ from the case's originals after the call."""
+    named = [(f"arg {i}", a, b) for i, (a, b) in enumerate(zip(case.args, args, strict=True))]
+    named += [(key, value, kwargs.get(key)) for key, value in case.kwargs.items()]
+    return tuple(name for name, original, copy in named if not _identical(copy, original))
+
+
+def _identical(actual: Any, expected: Any) -> bool:
+    """Equal tensors (NaN equal to NaN, same shape and dtype), item by item in tuples."""
+    if isinstance(expected, tuple | list):
+        return (
+            isinstance(actual, tuple | list)
+            and len(actual) == len(expected)
+            and all(_identical(a, e) for a, e in zip(actual, expected, strict=True))
+        )
+    if not torch.is_tensor(expected):
+        return not torch.is_tensor(actual)
+    if not torch.is_tensor(actual) or actual.shape != expected.shape:
+        return False
+    if actual.dtype != expected.dtype:
+        return False
+    if expected.is_floating_point():
+        return bool(((actual == expected) | (actual.isnan() & expected.isnan())).all())
+    return torch.equal(actual, expected)
 
 
 def _plain(value: Any) -> Any:

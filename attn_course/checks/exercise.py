@@ -15,7 +15,20 @@ from typing import Any
 
 import torch
 
-from attn_course.checks.core import Case, Outcome, Verdict
+from attn_course.checks.core import Case, CheckFailure, Outcome, Verdict
+
+COMMON_HINTS = (  # (fragment of an error message, advice), for every exercise
+    (
+        "unexpected keyword argument 'mask'",
+        "the check passes the mask by keyword, `mask=...`: keep the parameter's name `mask` "
+        "as in the given signature",
+    ),
+    (
+        "size mismatch",
+        "a layer has another shape than the exercise's: build the layers with the sizes the "
+        "exercise gives, the check loads its weights into them",
+    ),
+)
 
 
 @dataclass(frozen=True)
@@ -34,7 +47,11 @@ class Exercise:
     ``cases(generator)`` draws the inputs, ``expected(case)`` is the reference output,
     ``forbidden`` lists fragments of the names of torch functions or ATen ops the learner's code
     must not reach (see ``record_forbidden``), ``error_hints`` maps a fragment of an error
-    message to advice, ``arg_names`` name the positional inputs when a case is shown.
+    message to advice, ``arg_names`` name the positional inputs when a case is shown,
+    ``init_names`` the constructor's arguments of a class. ``diagnose(case, output)`` may name
+    a mistake from the form of a wrong output alone, before the known mistakes are tried (None:
+    it cannot). ``uses`` names other
+    exercises whose learner versions this one may call (``check`` says when one of them fails).
     """
 
     name: str
@@ -47,6 +64,9 @@ class Exercise:
     forbidden_message: str = ""
     error_hints: tuple[tuple[str, str], ...] = ()
     arg_names: tuple[str, ...] = ()
+    init_names: tuple[str, ...] = ()
+    diagnose: Callable[[Case, Any], str | None] | None = None
+    uses: tuple[str, ...] = ()
 
     def make_cases(self, generator: torch.Generator) -> list[Case]:
         return self.cases(generator)
@@ -58,42 +78,128 @@ class Exercise:
             message = self.forbidden_message or "uses a built-in that this exercise forbids"
             return Verdict(self.name, "forbidden", message, f"seen: {', '.join(forbidden)}")
 
+        for case, outcome in zip(cases, outcomes, strict=True):
+            modified = _strings(outcome.modified)
+            if modified and outcome.error is None:
+                return self._modified_verdict(case, modified)
+
         failures = []  # (case, expected, outcome)
         for case, outcome in zip(cases, outcomes, strict=True):
             expected = self.expected(case)
             if outcome.error is not None or not same(outcome.output, expected):
                 failures.append((case, expected, outcome))
         if not failures:
-            labels = "; ".join(case.label for case in cases)
-            return Verdict(self.name, "passed", f"passed all {len(cases)} cases: {labels}")
+            return self._training_verdict(cases, outcomes)
 
         wrong = [(c, e, o) for c, e, o in failures if o.error is None]
-        best, best_matches = None, []
-        for mistake in self.mistakes:  # the mistake that explains the most failing cases
+        unstable = [(c, e, o) for c, e, o in wrong if o.unstable is True]
+        if unstable:
+            case, expected, outcome = unstable[0]
+            return self._failed(
+                "dropout is active: two calls on the same input, in eval mode, gave different "
+                "outputs. Make randomness switch off with module.eval(): use nn.Dropout layers, "
+                "or F.dropout(x, p, training=self.training).",
+                case, expected, outcome,
+            )  # fmt: skip
+        for case, expected, outcome in wrong if self.diagnose is not None else ():
+            diagnosis = _try(lambda c, o=outcome: self.diagnose(c, o.output), case)
+            if isinstance(diagnosis, str):
+                return self._failed(diagnosis, case, expected, outcome)
+        best, best_matches = self._best_mistake(cases, outcomes, wrong)
+        if best is not None:
+            case, expected, outcome = min(best_matches, key=lambda f: _size(f[1]))
+            return self._failed(best.message, case, expected, outcome)
+
+        errors = [(c, o) for c, _, o in failures if o.error is not None]
+        if errors:
+            return self._error_verdict(errors, len(cases))
+        case, expected, outcome = min(wrong, key=lambda f: _size(f[1]))
+        message = describe(outcome.output, expected, case)
+        unset = _strings(outcome.unset)
+        if unset and message.startswith(("wrong values", "returns inf")):
+            message += (
+                f" — the check did not set your module's parameters {_names(unset)}: it loads "
+                "only the exercise's weights, so a layer of your own keeps random values"
+            )
+        return self._failed(message, case, expected, outcome)
+
+    def _best_mistake(
+        self, cases: Sequence[Case], outcomes: Sequence[Outcome], wrong: list[tuple]
+    ) -> tuple[Mistake | None, list[tuple]]:
+        """The known mistake that explains the most failing cases (and its matches); among
+        equals, the one that also agrees with the learner on the most other cases."""
+        found = []  # (mistake, its matches)
+        for mistake in self.mistakes:
             matches = [
                 (c, e, o)
                 for c, e, o in wrong
                 if not same(o.output, e, check_dtype=False)
                 and same(o.output, _try(mistake.output, c), check_dtype=False)
             ]
-            if len(matches) > len(best_matches):
-                best, best_matches = mistake, matches
-        if best is not None:
-            case, expected, outcome = min(best_matches, key=lambda f: _size(f[1]))
-            return Verdict(
-                self.name, "failed", best.message, show(case, expected, outcome, self.arg_names)
+            if matches:
+                found.append((mistake, matches))
+        most = max((len(matches) for _, matches in found), default=0)
+        found = [(mistake, matches) for mistake, matches in found if len(matches) == most]
+        if len(found) <= 1:
+            return found[0] if found else (None, [])
+        failing = {id(c) for c, _, _ in wrong}
+        others = [(c, o) for c, o in zip(cases, outcomes, strict=True) if id(c) not in failing]
+
+        def agreement(mistake: Mistake) -> int:
+            return sum(
+                o.error is None and same(o.output, _try(mistake.output, c), check_dtype=False)
+                for c, o in others
             )
 
-        errors = [(c, o) for c, _, o in failures if o.error is not None]
-        if errors:
-            return self._error_verdict(errors, len(cases))
-        case, expected, outcome = min(wrong, key=lambda f: _size(f[1]))
-        return Verdict(
-            self.name,
-            "failed",
-            describe(outcome.output, expected, case),
-            show(case, expected, outcome, self.arg_names),
+        return max(found, key=lambda pair: agreement(pair[0]))  # the first among equals
+
+    def constructor(self, case: Case) -> str:
+        """How the case builds the module, as code: ``FeedForward(d_model=4, d_ff=8)``."""
+        values = case.init_args or ()
+        names = list(self.init_names) + [""] * len(values)
+        parts = [f"{n}={v!r}" if n else repr(v) for n, v in zip(names, values, strict=False)]
+        return f"{self.name}({', '.join(parts)})"
+
+    def _failed(self, message: str, case: Case, expected: Any, outcome: Outcome) -> Verdict:
+        built = self.constructor(case) if case.init_args is not None else ""
+        detail = show(case, expected, outcome, self.arg_names, built)
+        return Verdict(self.name, "failed", message, detail, case.label)
+
+    def _inputs(self, case: Case) -> str:
+        built = self.constructor(case) if case.init_args is not None else ""
+        return f"case '{case.label}'\n{describe_inputs(case, self.arg_names, built)}"
+
+    def _modified_verdict(self, case: Case, modified: Sequence[str]) -> Verdict:
+        names = [
+            self.arg_names[int(n[4:])] if n.startswith("arg ") and n[4:].isdigit()
+            and int(n[4:]) < len(self.arg_names) else n
+            for n in modified
+        ]  # fmt: skip
+        message = (
+            f"modifies its input {_names(names)} in place (an in-place operation such as `-=`, "
+            "`/=`, `+=` or `.exp_()` on it): the caller's tensor changes under their feet, and "
+            "in training autograd may fail. Compute into a new tensor instead "
+            "(`x = x - m`, `.exp()`); functions must not modify their inputs."
         )
+        return Verdict(self.name, "failed", message, self._inputs(case), case.label)
+
+    def _training_verdict(self, cases: Sequence[Case], outcomes: Sequence[Outcome]) -> Verdict:
+        for case, outcome in zip(cases, outcomes, strict=True):
+            error = outcome.training_error
+            if isinstance(error, str):
+                first_line = error.splitlines()[0] if error else error
+                message = (
+                    "right values, but fails in training: forward and backward() raised "
+                    + first_line
+                )
+                if "inplace" in error or "in-place" in error:
+                    message += (
+                        " — an in-place operation (`+=`, `masked_fill_`, `.exp_()`, …) "
+                        "overwrote a tensor that autograd still needs: write `x = x + …`"
+                    )
+                return Verdict(self.name, "failed", message, self._inputs(case), case.label)
+        labels = "; ".join(case.label for case in cases)
+        return Verdict(self.name, "passed", f"passed all {len(cases)} cases: {labels}")
 
     def _error_verdict(self, errors: list[tuple[Case, Outcome]], n_cases: int) -> Verdict:
         case, outcome = errors[0]
@@ -102,18 +208,32 @@ class Exercise:
             return Verdict(
                 self.name, "error", "not implemented yet (it raises NotImplementedError)"
             )
-        message = f"raised {outcome.error}"
+        prefix = f"{CheckFailure.__name__}: "
+        message = outcome.error.removeprefix(prefix)
+        if not outcome.error.startswith(prefix):
+            message = f"raised {outcome.error}"
         if len(errors) < n_cases:
             message = f"works on some cases but on '{case.label}' {message}"
-        hints = [hint for fragment, hint in self.error_hints if fragment in outcome.error]
+        hints = [
+            hint
+            for fragment, hint in (*self.error_hints, *COMMON_HINTS)
+            if fragment in outcome.error
+        ]
         if hints:
             message += f" — {hints[0]}"
-        return Verdict(
-            self.name,
-            "error",
-            message,
-            f"case '{case.label}'\n{describe_inputs(case, self.arg_names)}",
-        )
+        return Verdict(self.name, "error", message, self._inputs(case), case.label)
+
+
+def _strings(value: Any) -> tuple[str, ...]:
+    """``value`` if it is a tuple or list of strings (an outcome from a sandbox may hold
+    anything), else nothing."""
+    if isinstance(value, tuple | list) and all(isinstance(item, str) for item in value):
+        return tuple(value)
+    return ()
+
+
+def _names(names: Sequence[str]) -> str:
+    return ", ".join(f"`{name}`" for name in names)
 
 
 def reference_output(module_class: type[torch.nn.Module], case: Case) -> Any:
@@ -123,6 +243,7 @@ def reference_output(module_class: type[torch.nn.Module], case: Case) -> Any:
         module = module_class(*case.init_args)
     if case.state_dict is not None:
         module.load_state_dict(case.state_dict)
+    module.eval()
     with torch.no_grad():
         return module(*case.args, **case.kwargs)
 
@@ -145,7 +266,7 @@ def _tolerance(dtype: torch.dtype) -> dict[str, float]:
 
 def same(actual: Any, expected: Any, check_dtype: bool = True) -> bool:
     """Whether ``actual`` equals ``expected`` (tensors close, NaN equal to NaN; tuples item by
-    item). With ``check_dtype=False`` a float mask equals a bool one with the same values."""
+    item). With ``check_dtype=False`` a 0/1 float mask equals a bool one with the same values."""
     if expected is _RAISED:
         return False
     if isinstance(expected, tuple | list):
@@ -158,6 +279,8 @@ def same(actual: Any, expected: Any, check_dtype: bool = True) -> bool:
         return False
     if check_dtype and actual.dtype != expected.dtype:
         return False
+    if expected.dtype == torch.bool and not ((actual == 0) | (actual == 1)).all():
+        return False  # only a 0/1 mask of another dtype equals a bool one
     if expected.dtype == torch.bool or not expected.is_floating_point():
         return torch.equal(actual.to(expected.dtype), expected)
     if not actual.is_floating_point() and actual.dtype != torch.bool:
@@ -190,16 +313,22 @@ def describe(actual: Any, expected: Any, case: Case) -> str:
     return f"wrong values on case '{case.label}'"
 
 
-def describe_inputs(case: Case, arg_names: Sequence[str] = ()) -> str:
-    """Shapes and values of a case's inputs, one per line (small tensors in full)."""
+def describe_inputs(case: Case, arg_names: Sequence[str] = (), built: str = "") -> str:
+    """Shapes and values of a case's inputs, one per line (small tensors in full); ``built``
+    is how a class case builds its module (``MultiHeadAttention(d_model=4, num_heads=2)``)."""
     parts = [f"{name} = {_format(value)}" for name, value in _named_inputs(case, arg_names)]
+    if built:
+        weights = "the check's weights" if case.state_dict is not None else "its own weights"
+        parts.insert(0, f"module: {built}, with {weights}, in eval mode")
     return "\n".join(parts)
 
 
-def show(case: Case, expected: Any, outcome: Outcome, arg_names: Sequence[str] = ()) -> str:
+def show(
+    case: Case, expected: Any, outcome: Outcome, arg_names: Sequence[str] = (), built: str = ""
+) -> str:
     """Inputs, expected and actual output of one case, for the learner to compare."""
     return (
-        f"case '{case.label}'\n{describe_inputs(case, arg_names)}\n"
+        f"case '{case.label}'\n{describe_inputs(case, arg_names, built)}\n"
         f"expected: {_format(expected)}\n"
         f"got:      {_format(outcome.output)}"
     )
@@ -207,11 +336,7 @@ def show(case: Case, expected: Any, outcome: Outcome, arg_names: Sequence[str] =
 
 def _named_inputs(case: Case, arg_names: Sequence[str]) -> list[tuple[str, Any]]:
     names = list(arg_names) + [f"arg {i}" for i in range(len(arg_names), len(case.args))]
-    named = list(zip(names, case.args, strict=False))
-    named += list(case.kwargs.items())
-    if case.init_args is not None:
-        named.insert(0, ("constructed with", case.init_args))
-    return named
+    return list(zip(names, case.args, strict=False)) + list(case.kwargs.items())
 
 
 def _size(value: Any) -> int:

@@ -132,7 +132,10 @@ def decode(message: bytes, records: dict[str, type] | None = None) -> Any:
 
 _RECORDS = {
     "Case": ("label", "args", "kwargs", "init_args", "state_dict"),
-    "Outcome": ("output", "error", "forbidden", "largest", "widest_reduction"),
+    "Outcome": (
+        *("output", "error", "forbidden", "largest", "widest_reduction"),
+        *("modified", "unset", "unstable", "training_error"),
+    ),
 }
 
 

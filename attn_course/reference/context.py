@@ -15,8 +15,8 @@ def context_vector(weights: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
 class SimpleAttention(nn.Module):
     """Attention pooling with a learned scorer ``nn.Linear(input_dim, 1)`` (lesson 03).
 
-    The seeds' module: x (B, T, input_dim) -> (context (B, input_dim), weights (B, T, 1)),
-    with the softmax taken over the sequence (dim 1).
+    The module of the ``SimpleAttention`` example: x (B, T, input_dim) -> (context
+    (B, input_dim), weights (B, T, 1)), with the softmax taken over the sequence (dim 1).
     """
 
     def __init__(self, input_dim: int) -> None:

@@ -146,7 +146,7 @@ def test_causal_mask_other_correct_solutions_pass(fn):
         (lambda n: torch.ones(n, n).tril() == 0, "marks the future"),
         (lambda n: torch.ones(n, n, dtype=torch.bool).tril(-1), "a token cannot attend to itself"),
         (lambda n: torch.ones(n, n, dtype=torch.bool).tril(1), "sees the next one"),
-        (lambda n: torch.ones(n, n).tril(), "wrong dtype"),
+        (lambda n: torch.ones(n, n).tril(), "returns a float mask"),
         (lambda n: torch.ones(n, n, dtype=torch.bool).tril()[:, : n - 1], "wrong shape"),
     ],
 )

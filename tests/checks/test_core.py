@@ -9,7 +9,7 @@ from torch.nn.functional import scaled_dot_product_attention as sdpa_alias
 
 from attn_course import reference
 from attn_course.checks import ASSIGNMENTS, EXERCISES, check, run_check
-from attn_course.checks.core import Case, record_forbidden, run_case
+from attn_course.checks.core import Case, Outcome, record_forbidden, run_case
 
 SOFTMAX_WAYS = {
     "torch.softmax": lambda s: torch.softmax(s, dim=-1),
@@ -75,7 +75,7 @@ def test_the_reference_softmax_uses_no_builtin_softmax():
     assert seen == []
 
 
-def test_run_case_gives_the_learner_copies_of_the_inputs():
+def test_run_case_gives_the_learner_copies_of_the_inputs_and_names_the_ones_it_changed():
     scores = torch.randn(2, 3)
     before = scores.clone()
 
@@ -86,7 +86,21 @@ def test_run_case_gives_the_learner_copies_of_the_inputs():
     outcome = run_case(softmax, Case("in place", (scores,)))
     assert outcome.error is None
     assert torch.equal(scores, before)
-    assert run_check("softmax", softmax, seed=0).passed
+    assert outcome.modified == ("arg 0",)
+    verdict = run_check("softmax", softmax, seed=0)
+    assert verdict.status == "failed"
+    assert verdict.message.startswith("modifies its input `scores` in place")
+
+
+def test_judge_ignores_extra_outcome_fields_of_the_wrong_type():
+    """An outcome from the grader's sandbox may hold anything: only well-formed fields count."""
+    exercise = EXERCISES["softmax"]
+    cases = exercise.make_cases(torch.Generator().manual_seed(0))
+    outcomes = [
+        Outcome(exercise.expected(c), modified=5, unset=[1], unstable="yes", training_error=3)
+        for c in cases
+    ]
+    assert exercise.judge(cases, outcomes).passed
 
 
 def test_run_case_reports_errors_instead_of_raising():

@@ -5,8 +5,8 @@ import torch
 
 from attn_course.reference import SimpleAttention, context_vector
 
-# What the seeds' SimpleAttention example prints (weight [[1, 0, 0]], bias 0, their 4x3 input).
-SEED_OUTPUT = """\
+# What the `SimpleAttention` example prints (weight [[1, 0, 0]], bias 0, its 1x4x3 input).
+EXAMPLE_OUTPUT = """\
 Attention weights: tensor([[[0.3655],
          [0.1345],
          [0.1345],
@@ -15,7 +15,7 @@ Weighted sum: tensor([[0.7311, 0.6345, 0.7689]], grad_fn=<SumBackward1>)
 """
 
 
-def test_seed_simple_attention_example_prints_the_seeds_numbers():
+def test_the_simple_attention_example_prints_its_published_numbers():
     x = torch.tensor([[[1.0, 0.0, 0.0], [0.0, 2.0, 0.0], [0.0, 0.0, 3.0], [1.0, 1.0, 1.0]]])
     model = SimpleAttention(input_dim=3)
     with torch.no_grad():
@@ -26,7 +26,7 @@ def test_seed_simple_attention_example_prints_the_seeds_numbers():
     with contextlib.redirect_stdout(printed):
         print("Attention weights:", weights)
         print("Weighted sum:", weighted_sum)
-    assert printed.getvalue() == SEED_OUTPUT
+    assert printed.getvalue() == EXAMPLE_OUTPUT
 
 
 def test_simple_attention_shapes_and_weights_sum_to_one():

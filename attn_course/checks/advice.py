@@ -1,0 +1,100 @@
+"""What only a check in the learner's own kernel can add to a verdict: how to rebuild the case
+that failed, which other function of the learner's is to blame, and a note on slow code.
+
+(The grader judges hidden cases in its own process and adds none of these.)
+"""
+
+from __future__ import annotations
+
+import sys
+import types
+from collections.abc import Callable
+
+import torch
+
+from attn_course.checks.core import Case, Verdict
+from attn_course.checks.exercise import Exercise
+
+SLOW_SECONDS = 5.0  # a check's calls but the first (which warms torch up) together; the model
+# solutions take under 0.3 s even on a busy machine
+
+
+def rebuild_case(exercise: Exercise, seed: int, label: str) -> Case:
+    """The case called ``label`` among the cases the check drew with ``seed``."""
+    cases = exercise.make_cases(torch.Generator().manual_seed(seed))
+    for case in cases:
+        if case.label == label:
+            return case
+    raise ValueError(
+        f"{exercise.name} has no case {label!r} (its cases: {[c.label for c in cases]})"
+    )
+
+
+def rebuild_hint(exercise: Exercise, seed: int, label: str) -> str:
+    """Code that rebuilds the case ``label`` of the check drawn with ``seed`` and calls the
+    learner's code on it, for the learner to copy into a cell."""
+    get = f"case = rebuild_case({exercise.name!r}, seed={seed}, label={label!r})"
+    if rebuild_case(exercise, seed, label).init_args is None:
+        call = f"{exercise.name}(*case.args, **case.kwargs)"
+    else:
+        call = (
+            f"module = {exercise.name}(*case.init_args)\n"
+            "module.load_state_dict(case.state_dict, strict=False)  # the check's weights\n"
+            "module.eval()\n"
+            "module(*case.args, **case.kwargs)"
+        )
+    return f"rebuild this case:\nfrom attn_course.checks import rebuild_case\n{get}\n{call}"
+
+
+def slow_note(seconds: float) -> str:
+    return (
+        f"note: correct, but slow: its calls took {seconds:.1f} s, where the model solution "
+        "takes a fraction of a second. Python loops over single rows or queries are "
+        "slow; work on whole tensors (or whole blocks) at a time."
+    )
+
+
+def blame(exercise: Exercise, obj: Callable, run: Callable[[str, Callable], Verdict]) -> str:
+    """If ``obj`` calls the learner's own version of an exercise it ``uses`` and that version
+    fails its check, say so ("" otherwise). ``run(name, fn)`` checks ``fn`` as ``name``."""
+    namespace = _namespace(obj)
+    called = _names_called(obj)
+    for name in exercise.uses:
+        helper = namespace.get(name)
+        if name not in called or not callable(helper):
+            continue
+        verdict = run(name, helper)
+        if verdict.status in ("failed", "error", "forbidden", "invalid"):
+            first_line = verdict.message.splitlines()[0].rstrip(".")
+            return (
+                f"this probably fails because your `{name}` is wrong: `{exercise.name}` calls "
+                f"it, and its own check fails ({first_line}). Fix `{name}` first."
+            )
+    return ""
+
+
+def _namespace(obj: Callable) -> dict:
+    if isinstance(obj, types.FunctionType):
+        return obj.__globals__
+    module = sys.modules.get(getattr(obj, "__module__", ""), None)
+    return vars(module) if module is not None else {}
+
+
+def _names_called(obj: Callable) -> set[str]:
+    """The global names the code of ``obj`` (a function, or a class's own methods) refers to."""
+    if isinstance(obj, type):
+        functions = [
+            getattr(value, "__func__", value)
+            for klass in obj.__mro__
+            if klass.__module__ == obj.__module__
+            for value in vars(klass).values()
+        ]
+    else:
+        functions = [obj]
+    codes = [f.__code__ for f in functions if isinstance(f, types.FunctionType)]
+    names: set[str] = set()
+    while codes:
+        code = codes.pop()
+        names.update(code.co_names)
+        codes.extend(c for c in code.co_consts if isinstance(c, types.CodeType))
+    return names
