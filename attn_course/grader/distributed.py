@@ -119,11 +119,19 @@ def _sendable(path: Path) -> bool:
 
 @contextlib.contextmanager
 def _client(scheduler: str) -> Iterator[Client]:
-    if not scheduler.startswith(LOCAL):
+    if scheduler.startswith(LOCAL):
+        cluster = local_cluster(int(scheduler.removeprefix(LOCAL)))
+        with cluster as address, Client(address) as client:
+            yield client
+    else:
         with Client(scheduler) as client:
             yield client
-        return
-    workers = int(scheduler.removeprefix(LOCAL))
+
+
+@contextlib.contextmanager
+def local_cluster(workers: int) -> Iterator[str]:
+    """A Dask cluster of ``workers`` single-threaded worker processes on this machine, whose
+    scheduler gives up on a task after two worker deaths; yields its address."""
     with (
         dask.config.set({"distributed.scheduler.allowed-failures": 1}),
         LocalCluster(
@@ -134,9 +142,8 @@ def _client(scheduler: str) -> Iterator[Client]:
             silence_logs=logging.ERROR,
             memory_limit=0,  # the sandboxes have their own limits; a worker only coordinates
         ) as cluster,
-        Client(cluster) as client,
     ):
-        yield client
+        yield cluster.scheduler_address
 
 
 def parse_scheduler(text: str) -> str:
