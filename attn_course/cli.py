@@ -62,8 +62,12 @@ def _positive(kind: type) -> callable:
 
 
 def _scheduler(text: str) -> str:
-    from attn_course.grader.distributed import parse_scheduler
-
+    try:
+        from attn_course.grader.distributed import parse_scheduler
+    except ImportError:
+        raise argparse.ArgumentTypeError(
+            "needs Dask: pip install 'attn-course[cluster]'"
+        ) from None
     try:
         return parse_scheduler(text)
     except ValueError as error:

@@ -105,7 +105,7 @@ def write_submissions(folder: Path, count: int, seed: int = 0) -> list[str]:
 
 class PeakMemory:
     """Samples the resident memory of a process tree until stopped: the peak of the root
-    (the grader), of each Dask worker process and of each zygote, in MiB."""
+    (the grader), of each Dask worker process, of each zygote and of each sandbox, in MiB."""
 
     def __init__(self, pid: int) -> None:
         self.root = psutil.Process(pid)
@@ -140,8 +140,10 @@ def _role(process: psutil.Process, root: psutil.Process) -> str:
     if process.pid == root.pid:
         return "grader"
     command = " ".join(process.cmdline())
-    if "attn_course.grader.zygote" in command:
-        return "zygote"
+    if "attn_course.grader.zygote" in command:  # a sandbox is a fork of a zygote
+        parent = process.parent()
+        forked = parent is not None and "attn_course.grader.zygote" in " ".join(parent.cmdline())
+        return "sandbox" if forked else "zygote"
     if "spawn_main" in command and "resource_tracker" not in command:
         return "dask worker"
     return ""
@@ -169,6 +171,9 @@ def _memory(peaks: dict[tuple[str, int], float]) -> str:
         values = sorted((mib for (name, _), mib in peaks.items() if name == role), reverse=True)
         if values:
             parts.append(f"{role} " + ", ".join(f"{mib:.0f}" for mib in values))
+    sandboxes = [mib for (name, _), mib in peaks.items() if name == "sandbox"]
+    if sandboxes:  # shared with the zygote until written to; a memory bomb shows here
+        parts.append(f"largest sandbox {max(sandboxes):.0f}")
     return "; ".join(parts) + " MiB"
 
 
