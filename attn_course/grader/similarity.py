@@ -37,6 +37,7 @@ NOISE = 25  # copydetect's defaults, in normalised characters
 GUARANTEE = 30
 COMMON_SHARE = 0.5  # fingerprints in more than half of an assignment's submissions (and
 COMMON_MIN = 3  # in at least three) are given or universal code
+SHOWN = 200  # pairs (and reference matches) shown side by side in the HTML; the CSV has all
 REFERENCE = "attn_course.reference"
 COLUMNS = ("submission", "other", "assignment", "share", "other_share")
 TEMPLATE = Path(__file__).with_name("similarity_report.html")
@@ -262,7 +263,7 @@ def write_similarity(
             )
     environment = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
     page = environment.from_string(TEMPLATE.read_text("utf-8")).render(
-        found=found, reference=REFERENCE, noise=NOISE, guarantee=GUARANTEE
+        found=found, reference=REFERENCE, noise=NOISE, guarantee=GUARANTEE, shown=SHOWN
     )
     (out / "similarity.html").write_text(page, encoding="utf-8")
     return found

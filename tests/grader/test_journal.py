@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from attn_course.cli import main
 from attn_course.grader.journal import JOURNAL_NAME, Journal, JournalMismatch, digest
 from attn_course.grader.kernel import CellRun
 from attn_course.grader.pipeline import ExerciseGrade, SubmissionGrade
@@ -146,3 +147,12 @@ def test_a_killed_batch_resumes_to_the_same_grades(batch, uninterrupted, tmp_pat
     assert sorted(graded) == sorted(set(graded))  # none graded twice
     assert len(graded) == 5
     assert os.path.exists(tmp_path / "similarity.html")
+
+
+def test_grade_refuses_a_journal_of_another_batch(batch, tmp_path, capsys):
+    with Journal.open(tmp_path, SEED, Limits()):
+        pass
+    status = main(["grade", str(batch), "--out", str(tmp_path), "--seed", str(SEED + 1)])
+    assert status == 2
+    assert "--restart" in capsys.readouterr().err
+    assert not (tmp_path / "grades.csv").exists()

@@ -9,6 +9,7 @@ import csv
 
 import pytest
 
+from attn_course.cli import main
 from attn_course.grader.similarity import REFERENCE, normalise, similarity, write_similarity
 
 # The copied student's work: a solution of their own, in an unusual style.
@@ -208,3 +209,12 @@ def test_reports_escape_student_code(batch, tmp_path, submission_writer):
         rows = [row for row in csv.DictReader(stream) if row["other"] != REFERENCE]
     assert len(rows) == 1
     assert {rows[0]["submission"], rows[0]["other"]} == {"'=cmd|' /C calc'!A0", "copy"}
+
+
+def test_attn_course_similar_writes_the_report_without_grading(batch, tmp_path):
+    status = main(["similar", str(batch[0][1].parent), "--out", str(tmp_path)])
+    assert status == 0
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["similarity.csv", "similarity.html"]
+    with (tmp_path / "similarity.csv").open(newline="") as stream:
+        pairs = [row for row in csv.DictReader(stream) if row["other"] != REFERENCE]
+    assert len(pairs) == 3  # original, renamed and reformatted, two by two
