@@ -81,8 +81,7 @@ def grade_on_dask(
     """Grade (name, path) pairs on the Dask cluster at ``scheduler`` (``local:N``: a cluster
     of N worker processes on this machine, closed at the end), yielding each grade as it
     arrives (in any order)."""
-    with contextlib.ExitStack() as stack:
-        client = stack.enter_context(_client(scheduler))
+    with _client(scheduler) as client:
         client.register_plugin(GraderPlugin(), name=PLUGIN)
         here, futures = [], {}
         for name, path in notebooks:
@@ -97,8 +96,6 @@ def grade_on_dask(
                 seed,
                 limits,
                 key=f"grade-{len(futures)}-{name}",
-                pure=False,
-                retries=0,
             )
             futures[future] = (name, path)
         # anything not a plain notebook file is refused without running it: no worker needed

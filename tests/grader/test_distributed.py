@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
+import time
 
 import pytest
 from distributed import Client
@@ -71,6 +73,33 @@ def test_a_worker_killed_mid_batch_costs_no_submission(notebooks, thread_pool, c
                 os.kill(pids[(busy or list(pids))[0]], signal.SIGKILL)
             results.append(result)
     assert grades_csv(results, notebooks, tmp_path) == thread_pool
+
+
+def kill_the_workers_grading(cluster: str, times: int) -> None:
+    """SIGKILL the worker that is grading a submission, ``times`` times over (a stand-in for a
+    machine that crashes; the endless notebook keeps its worker busy until then)."""
+    with Client(cluster) as client:
+        killed: set[str] = set()
+        deadline = time.monotonic() + 600
+        while len(killed) < times and time.monotonic() < deadline:
+            busy = [w for w, tasks in client.processing().items() if tasks and w not in killed]
+            if busy:
+                os.kill(client.run(os.getpid, workers=busy[:1])[busy[0]], signal.SIGKILL)
+                killed.add(busy[0])
+            time.sleep(0.05)
+
+
+def test_a_submission_whose_worker_dies_twice_is_graded_error(
+    cluster, submission_writer, tmp_path
+):
+    path = submission_writer(tmp_path, "endless", "fail", add=("while True:\n    pass\n",))
+    killer = threading.Thread(target=kill_the_workers_grading, args=(cluster, 2))
+    killer.start()
+    [result] = grade_on_dask([(path.name, path)], SEED, Limits(timeout=600), cluster)
+    killer.join()
+    assert [grade.status for grade in result.exercises] == ["error"] * 4
+    assert all("died twice" in grade.feedback for grade in result.exercises)
+    assert result.max_points == 10
 
 
 def test_scheduler_addresses():
