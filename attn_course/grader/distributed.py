@@ -130,7 +130,13 @@ def local_cluster(workers: int) -> Iterator[str]:
     """A Dask cluster of ``workers`` single-threaded worker processes on this machine, whose
     scheduler gives up on a task after two worker deaths; yields its address."""
     with (
-        dask.config.set({"distributed.scheduler.allowed-failures": 1}),
+        dask.config.set(
+            {
+                "distributed.scheduler.allowed-failures": 1,
+                # no statistical profiler sampling each worker's stacks every 10 ms
+                "distributed.worker.profile.enabled": False,
+            }
+        ),
         LocalCluster(
             n_workers=workers,
             threads_per_worker=1,
