@@ -7,8 +7,8 @@ that cosmetic edits do not hide a copy. Each cell is parsed and printed back wit
 every name into one letter (renaming a variable changes nothing). Fingerprints are chosen by
 winnowing (MOSS's method, as copydetect implements it): every match of ``GUARANTEE`` or more
 normalised characters is found, none shorter than ``NOISE``. As MOSS does with its ``-m``
-option, fingerprints found in most submissions of an assignment are the code every learner was
-given or writes the same way, and are left out.
+option, fingerprints found in half or more of an assignment's submissions (and in at least
+three) are the code every learner was given or writes the same way, and are left out.
 
 A pair is reported when at least ``threshold`` of either submission's fingerprinted code is
 found in the other; a submission is reported as close to the reference when at least
