@@ -40,7 +40,16 @@ def _release(args: argparse.Namespace) -> int:
 def _grade(args: argparse.Namespace) -> int:
     from attn_course.grader.commands import grade_command
 
-    return grade_command(args.submissions, args.out, args.timeout, args.workers, args.memory_limit)
+    return grade_command(
+        args.submissions, args.out, args.timeout, args.workers, args.memory_limit,
+        args.scheduler, args.seed, args.restart, args.similarity_threshold,
+    )  # fmt: skip
+
+
+def _similar(args: argparse.Namespace) -> int:
+    from attn_course.grader.commands import similar_command
+
+    return similar_command(args.submissions, args.out, args.similarity_threshold)
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -57,6 +66,33 @@ def _positive(kind: type) -> callable:
         return value
 
     return parse
+
+
+def _scheduler(text: str) -> str:
+    try:
+        from attn_course.grader.distributed import parse_scheduler
+    except ImportError:
+        raise argparse.ArgumentTypeError(
+            "needs Dask: pip install 'attn-course[cluster]'"
+        ) from None
+    try:
+        return parse_scheduler(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _share(text: str) -> float:
+    value = float(text)
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"must be in (0, 1]: {text}")
+    return value
+
+
+def _add_similarity(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--similarity-threshold", type=_share, default=None, metavar="SHARE",
+        help="report a pair when this share of either's code is found in the other (default 0.8)",
+    )
 
 
 def _add_limits(parser: argparse.ArgumentParser) -> None:
@@ -107,8 +143,25 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--out", default="grades", metavar="DIR", help="report folder (grades)")
     grade.add_argument("--workers", type=_positive(int), default=None, metavar="N",
                        help="submissions graded at once (default: all cores)")
+    grade.add_argument("--scheduler", type=_scheduler, default=None, metavar="ADDRESS",
+                       help="grade on a Dask cluster: its scheduler (tcp://HOST:8786), or local:N "
+                       "for N worker processes here (default: a thread pool here)")
+    grade.add_argument("--seed", type=int, default=None, metavar="N",
+                       help="seed of the hidden cases (default: the journal's, or random)")
+    grade.add_argument("--restart", action="store_true",
+                       help="grade every submission again, ignoring DIR's journal")
     _add_limits(grade)
+    _add_similarity(grade)
     grade.set_defaults(func=_grade)
+
+    similar = commands.add_parser(
+        "similar", help="write only the similarity report (near copies, closeness to reference)"
+    )
+    similar.add_argument("submissions", nargs="+", metavar="SUBMISSION",
+                         help=".ipynb files or folders of them")
+    similar.add_argument("--out", default="grades", metavar="DIR", help="report folder (grades)")
+    _add_similarity(similar)
+    similar.set_defaults(func=_similar)
 
     check = commands.add_parser("check", help="grade your own notebook and print the verdicts")
     check.add_argument("notebook", metavar="NOTEBOOK", help="your .ipynb")

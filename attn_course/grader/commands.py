@@ -21,27 +21,95 @@ def grade_command(
     timeout: float,
     workers: int | None,
     memory_limit: int,
+    scheduler: str | None = None,
+    seed: int | None = None,
+    restart: bool = False,
+    similarity_threshold: float | None = None,
 ) -> int:
-    """Grade a batch and write the reports; 0 once graded, 2 if a path does not exist."""
+    """Grade a batch and write the reports; 0 once graded, 2 if a path does not exist or
+    ``out`` holds the journal of a batch with another seed or other limits. Submissions the
+    journal already holds are not graded again (``restart``: grade them all again)."""
     missing = [path for path in submissions if not Path(path).exists()]
     if missing:
         print(f"attn-course grade: error: no such file or folder: {missing[0]}", file=sys.stderr)
         return 2
-    zygote = Zygote()
-    from attn_course.grader.pipeline import find_notebooks, grade
-    from attn_course.grader.report import write_reports
+    zygote = Zygote() if scheduler is None else None
+    from attn_course.grader.catalog import course_assignments
+    from attn_course.grader.journal import Journal, JournalMismatch, digest
+    from attn_course.grader.pipeline import BatchGrade, find_notebooks, grade_each
+    from attn_course.grader.report import feedback_pages, write_reports
     from attn_course.grader.sandbox import Limits
 
     limits = Limits(timeout=timeout, memory_mb=memory_limit)
-    count = len(find_notebooks(submissions))
-    with tqdm(total=count, unit="notebook", disable=not sys.stderr.isatty()) as bar:
-        batch = grade(submissions, limits, workers, progress=bar.update, zygote=zygote)
+    notebooks = find_notebooks(submissions)
+    try:
+        journal = Journal.open(Path(out), seed, limits, restart)
+    except JournalMismatch as error:
+        if zygote is not None:
+            zygote.close()
+        print(f"attn-course grade: error: {error}; grade into another --out, or add "
+              "--restart to grade the whole batch again", file=sys.stderr)
+        return 2
+    with journal:
+        results, todo, digests = {}, [], {}
+        for name, path in notebooks:
+            digests[name] = digest(path)
+            done = journal.finished(name, digests[name])
+            if done is not None:
+                results[name] = done
+            else:
+                todo.append((name, path))
+        if scheduler is None:
+            graded = grade_each(todo, journal.seed, limits, course_assignments(), workers, zygote)
+        else:
+            from attn_course.grader.distributed import grade_on_dask
+
+            graded = grade_on_dask(todo, journal.seed, limits, scheduler)
+        bar = tqdm(total=len(notebooks), initial=len(results), unit="notebook",
+                   disable=not sys.stderr.isatty())
+        with bar:
+            for result in graded:  # each is on disk before the next: a kill loses none
+                journal.record(digests[result.submission], result)
+                results[result.submission] = result
+                feedback_pages(BatchGrade((result,), journal.seed, limits), Path(out, "feedback"))
+                bar.update(1)
+    batch = BatchGrade(tuple(results[name] for name, _ in notebooks), journal.seed, limits)
     paths = write_reports(batch, Path(out))
     points = sum(s.points for s in batch.submissions)
     max_points = sum(s.max_points for s in batch.submissions)
-    print(f"graded {len(batch.submissions)} submissions: {points:g} / {max_points:g} points")
+    resumed = len(notebooks) - len(todo)
+    print(
+        f"graded {len(batch.submissions)} submissions"
+        + (f" ({resumed} from the journal)" if resumed else "")
+        + f": {points:g} / {max_points:g} points"
+    )
     print(f"wrote {paths['csv']}, {paths['json']} and {paths['feedback']}/")
+    _similarity(notebooks, Path(out), similarity_threshold)
     return 0
+
+
+def similar_command(submissions: Sequence[str], out: str, threshold: float | None) -> int:
+    """Write only the similarity report of a batch; 0 once written, 2 if a path is missing."""
+    missing = [path for path in submissions if not Path(path).exists()]
+    if missing:
+        print(f"attn-course similar: error: no such file or folder: {missing[0]}", file=sys.stderr)
+        return 2
+    from attn_course.grader.pipeline import find_notebooks
+
+    _similarity(find_notebooks(submissions), Path(out), threshold)
+    return 0
+
+
+def _similarity(notebooks: Sequence[tuple[str, Path]], out: Path, threshold: float | None) -> None:
+    from attn_course.grader.similarity import THRESHOLD, write_similarity
+
+    threshold = THRESHOLD if threshold is None else threshold
+    found = write_similarity(notebooks, out, threshold)
+    print(
+        f"similarity (threshold {threshold:g}): {len(found.pairs)} pairs of near copies, "
+        f"{len(found.reference)} submissions close to attn_course.reference; "
+        f"wrote {out / 'similarity.html'} and {out / 'similarity.csv'}"
+    )
 
 
 def check_command(notebook: str, timeout: float, memory_limit: int) -> int:

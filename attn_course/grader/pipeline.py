@@ -8,11 +8,12 @@ the hidden cases are drawn here, the static check reads the code here, and each 
 
 from __future__ import annotations
 
+import functools
 import os
 import secrets
 import threading
-from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -100,22 +101,55 @@ def grade(
     limits = limits or Limits()
     assignments = assignments if assignments is not None else course_assignments()
     seed = secrets.randbits(62) if seed is None else seed
-    cases = _HiddenCases(seed)
+    results = {}
+    for result in grade_each(notebooks, seed, limits, assignments, workers, zygote):
+        results[result.submission] = result
+        if progress is not None:
+            progress(1)
+    return BatchGrade(tuple(results[name] for name, _ in notebooks), seed, limits)
+
+
+def grade_each(
+    notebooks: Sequence[tuple[str, Path]],
+    seed: int,
+    limits: Limits,
+    assignments: dict[str, Assignment],
+    workers: int | None = None,
+    zygote: Zygote | None = None,
+) -> Iterator[SubmissionGrade]:
+    """Grade (name, path) pairs ``workers`` at a time on this machine, yielding each grade as
+    it finishes (in any order). ``zygote``: one started early; closed at the end."""
     workers = max(1, min(workers or os.cpu_count() or 1, len(notebooks) or 1))
-    zygote = _ZygoteKeeper(zygote)
+    keeper, pool = ZygoteKeeper(zygote), ThreadPoolExecutor(max_workers=workers)
     try:
+        futures = [
+            pool.submit(grade_submission, name, path, seed, limits, assignments, keeper)
+            for name, path in notebooks
+        ]
+        for future in as_completed(futures):
+            yield future.result()
+    finally:  # also when the caller stops early: what has not started never will
+        pool.shutdown(cancel_futures=True)
+        keeper.close()
 
-        def one(item: tuple[str, Path]) -> SubmissionGrade:
-            result = grade_notebook(*item, assignments, limits, cases, zygote)
-            if progress is not None:
-                progress(1)
-            return result
 
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            results = tuple(pool.map(one, notebooks))
-    finally:
-        zygote.close()
-    return BatchGrade(results, seed, limits)
+def grade_submission(
+    name: str,
+    path: Path,
+    seed: int,
+    limits: Limits,
+    assignments: dict[str, Assignment],
+    zygote: ZygoteKeeper,
+) -> SubmissionGrade:
+    """Grade one submission on the hidden cases of batch ``seed``: the one stage that the
+    thread pool and the Dask workers (``attn_course.grader.distributed``) both run."""
+    return grade_notebook(name, path, assignments, limits, hidden_cases(seed), zygote)
+
+
+@functools.lru_cache(maxsize=4)
+def hidden_cases(seed: int) -> _HiddenCases:
+    """The hidden cases of batch ``seed`` (drawn once per process)."""
+    return _HiddenCases(seed)
 
 
 class _HiddenCases:
@@ -134,7 +168,7 @@ class _HiddenCases:
             return self._cases[exercise.name]
 
 
-class _ZygoteKeeper:
+class ZygoteKeeper:
     """The batch's zygote, started on first use and started again if it ever dies."""
 
     def __init__(self, zygote: Zygote | None = None) -> None:
@@ -160,7 +194,7 @@ def grade_notebook(
     assignments: dict[str, Assignment],
     limits: Limits,
     cases: _HiddenCases,
-    zygote: _ZygoteKeeper,
+    zygote: ZygoteKeeper,
 ) -> SubmissionGrade:
     """All stages for one submission."""
     try:

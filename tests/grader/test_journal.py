@@ -1,0 +1,158 @@
+"""The journal behind resumable batches: what it keeps and refuses, and the promise itself:
+``attn-course grade`` killed (SIGKILL) at random points and run again writes the same
+``grades.csv`` as a run never interrupted, with no submission lost or graded twice."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from attn_course.cli import main
+from attn_course.grader.journal import JOURNAL_NAME, Journal, JournalMismatch, digest
+from attn_course.grader.kernel import CellRun
+from attn_course.grader.pipeline import ExerciseGrade, SubmissionGrade
+from attn_course.grader.sandbox import Limits
+
+ATTN_COURSE = Path(sys.executable).with_name("attn-course")
+SEED = 7
+
+
+def a_grade(name: str) -> SubmissionGrade:
+    return SubmissionGrade(
+        name,
+        "01_scores_softmax_context",
+        (
+            ExerciseGrade("softmax", 3, 3, "passed", "passed all 10 cases"),
+            ExerciseGrade("context_vector", 0, 2.5, "failed", "wrong shape", "expected (2, 3)"),
+        ),
+        (CellRun(4, "cell 4", "softmax", "error", "NameError: x", "printed"),),
+    )
+
+
+def test_a_reopened_journal_holds_what_was_recorded(tmp_path):
+    with Journal.open(tmp_path, SEED, Limits()) as journal:
+        journal.record("abc", a_grade("ana.ipynb"))
+    with Journal.open(tmp_path, None, Limits()) as journal:
+        assert journal.seed == SEED
+        assert journal.finished("ana.ipynb", "abc") == a_grade("ana.ipynb")
+        assert journal.finished("ana.ipynb", "changed") is None  # an edited file: graded again
+        assert journal.finished("bo.ipynb", "abc") is None
+
+
+def test_a_line_cut_short_by_a_kill_is_dropped(tmp_path):
+    with Journal.open(tmp_path, SEED, Limits()) as journal:
+        journal.record("abc", a_grade("ana.ipynb"))
+    with (tmp_path / JOURNAL_NAME).open("a") as stream:
+        stream.write('{"sha256": "def", "grade": {"submiss')
+    with Journal.open(tmp_path, None, Limits()) as journal:
+        journal.record("def", a_grade("bo.ipynb"))
+    with Journal.open(tmp_path, None, Limits()) as journal:
+        assert set(journal.done) == {"ana.ipynb", "bo.ipynb"}
+    lines = (tmp_path / JOURNAL_NAME).read_text().splitlines()
+    assert [json.loads(line).get("sha256") for line in lines] == [None, "abc", "def"]
+
+
+def test_another_seed_or_other_limits_are_refused_unless_restarting(tmp_path):
+    with Journal.open(tmp_path, SEED, Limits(timeout=10)) as journal:
+        journal.record("abc", a_grade("ana.ipynb"))
+    with pytest.raises(JournalMismatch, match="seed 7, not 8"):
+        Journal.open(tmp_path, SEED + 1, Limits(timeout=10))
+    with pytest.raises(JournalMismatch, match="timeout 10 there, 20 now"):
+        Journal.open(tmp_path, SEED, Limits(timeout=20))
+    with Journal.open(tmp_path, SEED + 1, Limits(timeout=20), restart=True) as journal:
+        assert journal.done == {}
+    with Journal.open(tmp_path, None, Limits(timeout=20)) as journal:
+        assert journal.seed == SEED + 1
+
+
+def test_digest_follows_the_bytes(tmp_path):
+    path = tmp_path / "a.ipynb"
+    path.write_bytes(b"{}")
+    first = digest(path)
+    path.write_bytes(b"{ }")
+    assert digest(path) != first
+    assert digest(tmp_path / "missing.ipynb") == ""
+
+
+@pytest.fixture(scope="module")
+def batch(tmp_path_factory, submission_writer):
+    """Five submissions: right, wrong, unfinished, not a notebook, and one that crashes a cell."""
+    folder = tmp_path_factory.mktemp("batch")
+    wrong = "def softmax(scores, dim=-1):\n    return scores.exp() / scores.exp().sum(dim)\n"
+    submission_writer(folder, "correct", "pass")
+    submission_writer(folder, "softmax-wrong", "fail", replace={"softmax": wrong})
+    submission_writer(folder, "unfinished", "fail", drop=("context_vector", "SimpleAttention"))
+    submission_writer(folder, "crash", "fail", add=("raise RuntimeError('boom')",))
+    (folder / "test-not-json-fail.ipynb").write_text("{ not json")
+    return folder
+
+
+def grade(batch: Path, out: Path) -> subprocess.Popen:
+    command = [str(ATTN_COURSE), "grade", str(batch), "--out", str(out), "--seed", str(SEED)]
+    return subprocess.Popen(
+        [*command, "--workers", "1"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+
+
+def entries(out: Path) -> int:
+    try:
+        return max(0, len((out / JOURNAL_NAME).read_text().splitlines()) - 1)
+    except FileNotFoundError:
+        return 0
+
+
+def kill_after_entries(process: subprocess.Popen, out: Path, count: int) -> None:
+    """SIGKILL ``process`` once the journal holds ``count`` more entries (or it has ended)."""
+    goal = entries(out) + count
+    while process.poll() is None and entries(out) < goal:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.communicate()
+
+
+def kill_after(process: subprocess.Popen, seconds: float) -> None:
+    try:
+        process.communicate(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        process.send_signal(signal.SIGKILL)
+        process.communicate()
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(batch, tmp_path_factory) -> str:
+    out = tmp_path_factory.mktemp("uninterrupted")
+    output, _ = grade(batch, out).communicate()
+    assert b"graded 5 submissions" in output
+    return (out / "grades.csv").read_text()
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_a_killed_batch_resumes_to_the_same_grades(batch, uninterrupted, tmp_path, seed):
+    chance = random.Random(seed)
+    kill_after_entries(grade(batch, tmp_path), tmp_path, chance.randrange(0, 4))
+    kill_after(grade(batch, tmp_path), chance.uniform(0, 15))
+    output, _ = grade(batch, tmp_path).communicate()
+    assert b"graded 5 submissions" in output
+    assert (tmp_path / "grades.csv").read_text() == uninterrupted
+    graded = [json.loads(line)["grade"]["submission"] for line in
+              (tmp_path / JOURNAL_NAME).read_text().splitlines()[1:]]  # fmt: skip
+    assert sorted(graded) == sorted(set(graded))  # none graded twice
+    assert len(graded) == 5
+    assert os.path.exists(tmp_path / "similarity.html")
+
+
+def test_grade_refuses_a_journal_of_another_batch(batch, tmp_path, capsys):
+    with Journal.open(tmp_path, SEED, Limits()):
+        pass
+    status = main(["grade", str(batch), "--out", str(tmp_path), "--seed", str(SEED + 1)])
+    assert status == 2
+    assert "--restart" in capsys.readouterr().err
+    assert not (tmp_path / "grades.csv").exists()
