@@ -556,3 +556,22 @@ def layer_head_heatmaps(
         ax.set_xlabel("key")
     fig.colorbar(image, ax=axes.ravel().tolist(), label="attention weight")
     return fig
+
+
+def decoding_cost_figure(
+    cache_bytes: Mapping[str, int], step_seconds: Mapping[str, float], *, title: str = ""
+) -> Figure:
+    """Bars of KV-cache size (MiB) and time per decoding step (ms), one bar per variant such as
+    MHA, GQA and MQA (lesson 14). Both mappings are keyed by the variant's name."""
+    fig = Figure(figsize=(8.5, 3.6), layout="constrained")
+    left, right = fig.subplots(1, 2)
+    names = list(cache_bytes)
+    left.bar(names, [cache_bytes[name] / 2**20 for name in names], color="tab:blue")
+    right.bar(names, [1e3 * step_seconds[name] for name in names], color="tab:orange")
+    left.set(ylabel="KV cache (MiB)", title="cache memory")
+    right.set(ylabel="time per step (ms)", title="one decoding step")
+    for ax in (left, right):
+        ax.grid(axis="y", alpha=0.3)
+    if title:
+        fig.suptitle(title)
+    return fig

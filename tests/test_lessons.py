@@ -21,6 +21,8 @@ LESSONS = [
     "10_position_and_transformer_block",
     "11_attention_beyond_text",
     "12_efficient_attention",
+    "13_rotary_position_embeddings",
+    "14_grouped_query_attention_and_kv_cache",
     "15_induction_heads",
 ]
 WIDGET_LESSONS = {"02_softmax", "03_context_vectors", "05_masks", "07_multi_head_attention"}

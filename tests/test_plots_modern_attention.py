@@ -2,6 +2,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import pytest
 import torch
 from matplotlib.figure import Figure
 
@@ -21,3 +22,14 @@ def test_layer_head_heatmaps_draws_one_panel_per_layer_and_head():
     assert panels[0].get_title() == "layer 0, head 0"
     assert [t.get_text() for t in last.get_xticklabels()] == labels
     assert last.images[0].get_clim() == (0.0, 1.0)
+
+
+def test_decoding_cost_figure_draws_mib_and_ms_bars_per_variant():
+    fig = plots.decoding_cost_figure(
+        {"MHA": 4 * 2**20, "GQA": 2**20, "MQA": 2**19}, {"MHA": 0.004, "GQA": 0.002, "MQA": 0.001}
+    )
+    assert isinstance(fig, Figure)
+    memory, time = fig.axes
+    assert [bar.get_height() for bar in memory.patches] == [4.0, 1.0, 0.5]
+    assert [bar.get_height() for bar in time.patches] == pytest.approx([4.0, 2.0, 1.0])
+    assert [label.get_text() for label in memory.get_xticklabels()] == ["MHA", "GQA", "MQA"]
