@@ -68,7 +68,8 @@ def induction_scores(attn_weights: torch.Tensor, period: int) -> torch.Tensor:
     over the batch and over t >= period of the weight from query t to key t - period + 1. A
     perfect induction head scores 1.
     """
-    return attn_weights.diagonal(offset=1 - period, dim1=-2, dim2=-1)[..., 1:].mean(dim=(0, -1))
+    to_previous_copy = attn_weights.diagonal(offset=1 - period, dim1=-2, dim2=-1)  # t >= period - 1
+    return to_previous_copy[..., 1:].mean(dim=(0, -1))  # (L, H)
 
 
 @contextmanager
