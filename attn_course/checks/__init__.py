@@ -20,16 +20,18 @@ from collections.abc import Callable
 
 import torch
 
-from attn_course.checks import a01, a02, a03, a04, a05
+from attn_course.checks import a01, a02, a03, a04, a05, a06
 from attn_course.checks.core import Case, Outcome, Verdict, record_forbidden, run_case
 from attn_course.checks.exercise import Exercise, Mistake
 
 EXERCISES: dict[str, Exercise] = {
-    exercise.name: exercise for module in (a01, a02, a03, a04, a05) for exercise in module.EXERCISES
+    exercise.name: exercise
+    for module in (a01, a02, a03, a04, a05, a06)
+    for exercise in module.EXERCISES
 }
 ASSIGNMENTS: dict[str, tuple[str, ...]] = {
     module.ASSIGNMENT: tuple(exercise.name for exercise in module.EXERCISES)
-    for module in (a01, a02, a03, a04, a05)
+    for module in (a01, a02, a03, a04, a05, a06)
 }
 
 __all__ = [

@@ -150,6 +150,9 @@ def test_registry_lists_every_spec_name_once_with_points():
             "sinusoidal_positional_encoding", "FeedForward", "TransformerEncoderBlock",
         ),
         "05_efficient_attention": ("online_softmax", "tiled_attention"),
+        "06_rotary_and_grouped_query_attention": (
+            "apply_rotary", "GroupedQueryAttention", "GreedyDecoder",
+        ),
     }  # fmt: skip
     for assignment, names in ASSIGNMENTS.items():
         assert all(EXERCISES[name].assignment == assignment for name in names)

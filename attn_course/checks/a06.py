@@ -1,0 +1,425 @@
+"""Assignment 06 (lessons 13 and 14): rotary embeddings, grouped-query attention, and greedy
+generation with a KV cache.
+
+A case can hand the learner's code only tensors and numbers, never a cache object, so the cache
+path of ``GroupedQueryAttention`` is checked through ``GreedyDecoder``: a module built with
+given weights whose forward generates over the notebook's ``TinyLanguageModel``, whose layers
+are the learner's ``GroupedQueryAttention``. Its mistakes are those of the loop and those of the
+cache path; and once its tokens are right, it must have used the caches (its largest tensor
+stays far below the (B, H, S, S) scores of re-reading the whole sequence at every step).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from attn_course import reference
+from attn_course.checks.a01 import randn
+from attn_course.checks.a05 import BlockwiseExercise
+from attn_course.checks.core import Case, Outcome
+from attn_course.checks.exercise import Exercise, Mistake, reference_output
+
+ASSIGNMENT = "06_rotary_and_grouped_query_attention"
+
+
+# --- apply_rotary(x, positions) ----------------------------------------------------------------
+
+
+def rotate(
+    x: torch.Tensor,
+    positions: torch.Tensor,
+    pairing: str = "halves",
+    sign: float = 1.0,
+    exponent: str = "2j/Dh",
+    angle_dtype: torch.dtype = torch.float64,
+) -> torch.Tensor:
+    """RoPE written out (angles in ``angle_dtype``), with one knob per known mistake.
+
+    ``pairing``: "halves" (feature j with j + Dh/2, right) or "interleaved" (2j with 2j + 1);
+    ``sign``: -1 turns the other way; ``exponent`` of base in theta_j: "2j/Dh" (right: theta_j
+    = base^(-2j/Dh)), "j/Dh", or "+2j/Dh" (theta_j = base^(+2j/Dh), growing with j).
+    """
+    Dh = x.size(-1)
+    j = torch.arange(Dh // 2, dtype=angle_dtype)
+    power = {"2j/Dh": -2 * j / Dh, "j/Dh": -j / Dh, "+2j/Dh": 2 * j / Dh}[exponent]
+    angles = sign * positions.to(angle_dtype).unsqueeze(-1) * 10000.0**power  # (T, Dh/2)
+    cos, sin = angles.cos().to(x.dtype), angles.sin().to(x.dtype)
+    if pairing == "interleaved":
+        x1, x2 = x[..., 0::2], x[..., 1::2]  # (..., T, Dh/2)
+        return torch.stack((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1).flatten(-2)
+    x1, x2 = x[..., : Dh // 2], x[..., Dh // 2 :]  # (..., T, Dh/2)
+    return torch.cat((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1)  # (..., T, Dh)
+
+
+def _positions(g: torch.Generator, T: int, high: int) -> torch.Tensor:
+    return torch.randint(0, high, (T,), generator=g)
+
+
+def _rotary_cases(g: torch.Generator) -> list[Case]:
+    return [
+        Case("x (T=4, Dh=6), positions 0..3", (randn(g, 4, 6), torch.arange(4))),
+        Case("x (B=2, H=3, T=5, Dh=8), positions 0..4", (randn(g, 2, 3, 5, 8), torch.arange(5))),
+        Case("positions 7..10, continuing a cache", (randn(g, 2, 4, 8), torch.arange(7, 11))),
+        Case("unsorted positions", (randn(g, 3, 4, 4), torch.tensor([9, 2, 30, 0]))),
+        Case("one pair, Dh=2", (randn(g, 2, 5, 2), _positions(g, 5, 50))),
+        Case("one token at position 100", (randn(g, 2, 1, 16), torch.tensor([100]))),
+        Case("Dh=32, random positions below 500", (randn(g, 6, 32), _positions(g, 6, 500))),
+        Case(
+            "float64, positions below 5000",
+            (randn(g, 2, 7, 12, dtype=torch.float64), _positions(g, 7, 5000)),
+        ),
+    ]
+
+
+apply_rotary = Exercise(
+    name="apply_rotary",
+    arg_names=("x", "positions"),
+    assignment=ASSIGNMENT,
+    points=3,
+    cases=_rotary_cases,
+    expected=lambda case: reference.apply_rotary(*case.args),
+    mistakes=(
+        Mistake(
+            "interleaved pairing: features 2j and 2j+1 are rotated together. This course pairs "
+            "the halves, as GPT-NeoX and Llama do: feature j with feature j + Dh/2.",
+            lambda case: rotate(*case.args, pairing="interleaved"),
+        ),
+        Mistake(
+            "rotated the wrong way: the angles have the wrong sign. Pair j turns by +p·θ_j: "
+            "out[j] = x[j]·cos − x[j + Dh/2]·sin, out[j + Dh/2] = x[j]·sin + x[j + Dh/2]·cos.",
+            lambda case: rotate(*case.args, sign=-1.0),
+        ),
+        Mistake(
+            "interleaved pairing, turned the wrong way as well: pair feature j with j + Dh/2, "
+            "and turn by +p·θ_j",
+            lambda case: rotate(*case.args, pairing="interleaved", sign=-1.0),
+        ),
+        Mistake(
+            "the given positions are ignored: row t is turned by t, as if the positions were "
+            "always 0 .. T−1. Use `positions[t]` (they continue after a cache, and need not "
+            "be sorted).",
+            lambda case: rotate(case.args[0], torch.arange(case.args[0].size(-2))),
+        ),
+        Mistake(
+            "θ_j = 10000^(−j / Dh): the exponent uses the pair index j where it needs 2j "
+            "(θ_j = 10000^(−2j / Dh): the last pair turns about 10000 times slower than pair 0)",
+            lambda case: rotate(*case.args, exponent="j/Dh"),
+        ),
+        Mistake(
+            "θ_j = 10000^(+2j / Dh): the frequencies grow with j. They must fall: θ_j = "
+            "1 / 10000^(2j / Dh), one radian per position for pair 0.",
+            lambda case: rotate(*case.args, exponent="+2j/Dh"),
+        ),
+        Mistake(
+            "the angles are computed in float32: at positions in the thousands p·θ_j is then "
+            "off in the fourth decimal. Compute them in float64 (positions.double()), and cast "
+            "their cos and sin to x.dtype.",
+            lambda case: rotate(*case.args, angle_dtype=torch.float32),
+        ),
+    ),
+)
+
+
+# --- GroupedQueryAttention(d_model, num_heads, num_kv_heads) -----------------------------------
+
+
+def _gqa_state(g: torch.Generator, D: int, H: int, G: int, prefix: str = "") -> dict:
+    width = {"w_q": D, "w_k": G * D // H, "w_v": G * D // H, "w_o": D}
+    state = {}
+    for name, out_features in width.items():
+        state[f"{prefix}{name}.weight"] = randn(g, out_features, D) * 1.5 / math.sqrt(D)
+        state[f"{prefix}{name}.bias"] = randn(g, out_features) * 0.1
+    return state
+
+
+def _gqa_case(g: torch.Generator, label: str, B: int, T: int, D: int, H: int, G: int) -> Case:
+    return Case(label, (randn(g, B, T, D),), init_args=(D, H, G), state_dict=_gqa_state(g, D, H, G))
+
+
+def _gqa_cases(g: torch.Generator) -> list[Case]:
+    return [
+        _gqa_case(g, "multi-head, H = G = 2: B=2, T=5, D=8", 2, 5, 8, 2, 2),
+        _gqa_case(g, "grouped, H=4, G=2: B=2, T=6, D=16", 2, 6, 16, 4, 2),
+        _gqa_case(g, "grouped, H=6, G=3: B=1, T=7, D=24", 1, 7, 24, 6, 3),
+        _gqa_case(g, "multi-query, H=4, G=1: B=2, T=5, D=16", 2, 5, 16, 4, 1),
+        _gqa_case(g, "one token, T=1, H=4, G=2", 3, 1, 16, 4, 2),
+        _gqa_case(g, "T=40, H=2, G=1, D=8", 1, 40, 8, 2, 1),
+    ]
+
+
+def attention(
+    state: dict[str, torch.Tensor],
+    x: torch.Tensor,
+    num_heads: int,
+    num_kv_heads: int,
+    cache: dict | None = None,
+    *,
+    rotated: str = "qk",
+    pairing: str = "halves",
+    repeat: str = "interleave",
+    causal: bool = True,
+    scale_by: str = "Dh",
+    positions: str = "continue",
+    cache_rotated_keys: bool = True,
+) -> torch.Tensor:
+    """Grouped-query attention written out from weights, with one knob per known mistake.
+
+    ``cache``: None, or a dict whose "key" and "value" grow like a ``KVCache``. ``rotated``:
+    which of q, k, v are turned; ``repeat``: "interleave" (right, query head h reads key/value
+    head h // r) or "tile" (h % G); ``positions``: "continue" (right: L .. L+T-1 after L cached
+    tokens), "restart" (0 .. T-1 for q and k), "query restarts" (0 .. T-1 for q only);
+    ``cache_rotated_keys`` False: raw keys are cached, and all keys are turned after appending
+    by the new tokens' positions (broadcast, as a learner's code would).
+    """
+    B, T, D = x.shape
+    Dh = D // num_heads
+
+    def project(name: str, heads: int) -> torch.Tensor:
+        h = F.linear(x, state[f"{name}.weight"], state[f"{name}.bias"])  # (B, T, heads*Dh)
+        return h.view(B, T, heads, Dh).transpose(1, 2)  # (B, heads, T, Dh)
+
+    q, k, v = project("w_q", num_heads), project("w_k", num_kv_heads), project("w_v", num_kv_heads)
+    past = 0 if cache is None or cache.get("key") is None else cache["key"].size(-2)
+    key_pos = torch.arange(T) if positions == "restart" else torch.arange(past, past + T)
+    query_pos = torch.arange(T) if positions != "continue" else key_pos
+    if "q" in rotated:
+        q = rotate(q, query_pos, pairing)
+    if "k" in rotated and cache_rotated_keys:
+        k = rotate(k, key_pos, pairing)
+    if "v" in rotated:
+        v = rotate(v, key_pos, pairing)
+    if cache is not None:
+        if cache.get("key") is not None:
+            k = torch.cat((cache["key"], k), dim=-2)  # (B, G, S, Dh)
+            v = torch.cat((cache["value"], v), dim=-2)  # (B, G, S, Dh)
+        cache["key"], cache["value"] = k, v
+    if "k" in rotated and not cache_rotated_keys:
+        k = rotate(k, key_pos, pairing)  # every key turned by the new positions
+    r = num_heads // num_kv_heads
+    if repeat == "tile":
+        k, v = k.repeat(1, r, 1, 1), v.repeat(1, r, 1, 1)  # (B, H, S, Dh)
+    else:
+        k, v = k.repeat_interleave(r, dim=1), v.repeat_interleave(r, dim=1)  # (B, H, S, Dh)
+    S = k.size(-2)
+    width = Dh if scale_by == "Dh" else D
+    attn_scores = q @ k.transpose(-2, -1) / math.sqrt(width)  # (B, H, T, S)
+    if causal:
+        allowed = torch.ones(T, S, dtype=torch.bool).tril(past)  # (T, S)
+        attn_scores = attn_scores.masked_fill(~allowed, float("-inf"))
+    context = torch.softmax(attn_scores, dim=-1) @ v  # (B, H, T, Dh)
+    merged = context.transpose(1, 2).reshape(B, T, D)  # (B, T, D)
+    return F.linear(merged, state["w_o.weight"], state["w_o.bias"])  # (B, T, D)
+
+
+def _gqa_mistake(case: Case, **knobs) -> torch.Tensor:
+    _, H, G = case.init_args
+    return attention(case.state_dict, case.args[0], H, G, **knobs)
+
+
+grouped_query_attention = Exercise(
+    name="GroupedQueryAttention",
+    arg_names=("x",),
+    assignment=ASSIGNMENT,
+    points=4,
+    cases=_gqa_cases,
+    expected=lambda case: reference_output(reference.GroupedQueryAttention, case),
+    forbidden=("scaled_dot_product",),
+    forbidden_message=(
+        "calls torch's F.scaled_dot_product_attention (under some name): compute the scores, "
+        "the causal mask and the softmax yourself, with the key/value heads repeated"
+    ),
+    mistakes=(
+        Mistake(
+            "the keys are not rotated, only the queries: RoPE turns both q and k by their "
+            "positions, so that their dot product depends on the offset between them",
+            lambda case: _gqa_mistake(case, rotated="q"),
+        ),
+        Mistake(
+            "the queries are not rotated, only the keys: turn q by its positions too",
+            lambda case: _gqa_mistake(case, rotated="k"),
+        ),
+        Mistake(
+            "no rotation at all: turn q and k by their positions with apply_rotary",
+            lambda case: _gqa_mistake(case, rotated=""),
+        ),
+        Mistake(
+            "the values are rotated too: RoPE turns only the queries and the keys (the scores); "
+            "the values are mixed as they are",
+            lambda case: _gqa_mistake(case, rotated="qkv"),
+        ),
+        Mistake(
+            "the K/V heads are repeated in the wrong order: tiling them (`repeat`) gives query "
+            "head h the key/value head h % G. Query head h belongs to group h // (H/G): repeat "
+            "each key/value head H/G times in place (`repeat_interleave` on the head dim).",
+            lambda case: _gqa_mistake(case, repeat="tile"),
+        ),
+        Mistake(
+            "interleaved pairing inside the attention: pair feature j with feature j + Dh/2",
+            lambda case: _gqa_mistake(case, pairing="interleaved"),
+        ),
+        Mistake(
+            "not causal: token i may attend only to tokens 0 .. i",
+            lambda case: _gqa_mistake(case, causal=False),
+        ),
+        Mistake(
+            "wrong scale: the scores are divided by √D (the model width); each head attends "
+            "with its own width, so divide by √Dh = √(D / H)",
+            lambda case: _gqa_mistake(case, scale_by="D"),
+        ),
+    ),
+    error_hints=(
+        (
+            "state_dict",
+            "keep the four projections as given: w_q (D → D), w_k and w_v (D → G·Dh), "
+            "w_o (D → D), each an nn.Linear with bias; the check loads weights by these names",
+        ),
+    ),
+)
+
+
+# --- GreedyDecoder(vocab_size, d_model, num_heads, num_kv_heads, num_layers) -------------------
+
+
+def _decoder_case(g, label, B, T0, new, V, D, H, G, layers) -> Case:
+    state = {"embedding.weight": randn(g, V, D)}
+    for i in range(layers):
+        state |= _gqa_state(g, D, H, G, prefix=f"layers.{i}.")
+    state |= {"head.weight": randn(g, V, D) / math.sqrt(D), "head.bias": randn(g, V) * 0.1}
+    state = {f"model.{name}": value for name, value in state.items()}
+    prompt = torch.randint(0, V, (B, T0), generator=g)
+    return Case(label, (prompt, new), init_args=(V, D, H, G, layers), state_dict=state)
+
+
+def _decoder_cases(g: torch.Generator) -> list[Case]:
+    return [
+        _decoder_case(g, "multi-head, H = G = 2, one layer, 6 new tokens", 1, 3, 6, 16, 8, 2, 2, 1),
+        _decoder_case(g, "grouped, H=4, G=2, two layers, B=2", 2, 4, 8, 20, 16, 4, 2, 2),
+        _decoder_case(g, "multi-query, H=4, G=1, three layers, B=2", 2, 3, 8, 20, 16, 4, 1, 3),
+        _decoder_case(g, "a prompt of one token, two layers", 3, 1, 8, 12, 8, 2, 1, 2),
+        _decoder_case(g, "no new tokens (max_new_tokens=0)", 2, 4, 0, 12, 8, 2, 1, 2),
+        _decoder_case(g, "long: H=8, a 4-token prompt, 40 new tokens", 1, 4, 40, 24, 16, 8, 2, 1),
+    ]
+
+
+def decode(case: Case, loop: str = "cached", pick: int = -1, **knobs) -> torch.Tensor:
+    """Greedy decoding written out from the case's weights, with one knob per known mistake.
+
+    ``loop``: "cached" (right), "shared cache" (one cache for all layers), "no caches" (only
+    the newest token fed, without caches), "whole sequence" (the whole sequence fed again
+    while the caches are also extended); ``pick``: the position whose logits choose the next
+    token (-1, the last, is right); ``knobs`` go to ``attention``.
+    """
+    prompt, max_new_tokens = case.args
+    _, _, H, G, num_layers = case.init_args
+    state = {name.removeprefix("model."): value for name, value in case.state_dict.items()}
+    layer_states = [
+        {name.removeprefix(f"layers.{i}."): value for name, value in state.items()}
+        for i in range(num_layers)
+    ]
+    shared: dict = {}
+    caches = [shared if loop == "shared cache" else {} for _ in range(num_layers)]
+    tokens = model_input = prompt  # (B, T0)
+    for _ in range(max_new_tokens):
+        x = F.embedding(model_input, state["embedding.weight"])  # (B, T, D)
+        for layer_state, cache in zip(layer_states, caches, strict=True):
+            cache = None if loop == "no caches" else cache
+            x = x + attention(layer_state, x, H, G, cache, **knobs)  # (B, T, D)
+        logits = F.linear(x, state["head.weight"], state["head.bias"])  # (B, T, V)
+        next_token = logits[:, pick].argmax(dim=-1, keepdim=True)  # (B, 1)
+        tokens = torch.cat((tokens, next_token), dim=1)  # (B, T + 1)
+        model_input = tokens if loop == "whole sequence" else next_token
+    return tokens  # (B, T0 + max_new_tokens)
+
+
+def _uses_the_caches(case: Case, outcome: Outcome) -> str | None:
+    """A long case fails when some tensor is half as large as the (B, H, S, S) scores of
+    attention over the whole sequence: the caches were not used."""
+    prompt, max_new_tokens = case.args
+    V, D, H, _, _ = case.init_args
+    B, S = prompt.size(0), prompt.size(1) + max_new_tokens - 1  # the longest input
+    limit = B * H * S * S // 2
+    if limit <= 4 * max(V * D, B * H * S * D // H, B * prompt.size(1) * V):
+        return None  # a short case: the whole sequence is hardly larger than its parts
+    if outcome.largest <= 0:
+        return "its memory could not be measured (torch's op recording was off)"
+    if outcome.largest >= limit:
+        return (
+            f"the tokens are right, but the caches are not used: its largest tensor has "
+            f"{outcome.largest:,} elements, as many as the (B, H, S, S) scores of attention "
+            f"over the whole sequence of {S} tokens ({B * H * S * S:,}). With a KV cache per "
+            "layer, feed the prompt once, then only the newest token at each step."
+        )
+    return None
+
+
+greedy_decoder = BlockwiseExercise(
+    name="GreedyDecoder",
+    arg_names=("prompt", "max_new_tokens"),
+    assignment=ASSIGNMENT,
+    points=3,
+    cases=_decoder_cases,
+    expected=lambda case: reference_output(reference.GreedyDecoder, case),
+    rule=_uses_the_caches,
+    mistakes=(
+        Mistake(
+            "one cache shared by all the layers (`[KVCache()] * num_layers` makes one cache, "
+            "listed num_layers times): every layer needs its own keys and values, so make a "
+            "new KVCache per layer",
+            lambda case: decode(case, loop="shared cache"),
+        ),
+        Mistake(
+            "after the prompt, only the newest token is fed and no caches are handed to the "
+            "model (or new, empty ones at every step): the model then sees one token alone. "
+            "Make the caches once, before the loop, and pass the same ones at every step.",
+            lambda case: decode(case, loop="no caches"),
+        ),
+        Mistake(
+            "the whole sequence is fed at every step while the caches already hold its keys: "
+            "they are appended again. With caches, feed the prompt once, then only the newest "
+            "token.",
+            lambda case: decode(case, loop="whole sequence"),
+        ),
+        Mistake(
+            "the next token is chosen from the logits of the first position: it is the argmax "
+            "of the logits of the last position, logits[:, -1]",
+            lambda case: decode(case, pick=0),
+        ),
+        Mistake(
+            "GroupedQueryAttention's cache path: positions restart at 0 for each new token. "
+            "After L cached tokens the new tokens sit at positions L, L+1, …: use len(cache) "
+            "(read before appending) as the first position, for q and for k.",
+            lambda case: decode(case, positions="restart"),
+        ),
+        Mistake(
+            "GroupedQueryAttention's cache path: the query takes the wrong position. The keys "
+            "are turned by their positions L, L+1, …, but the queries by 0, 1, …: a new "
+            "query's position is that of its own key, L + i.",
+            lambda case: decode(case, positions="query restarts"),
+        ),
+        Mistake(
+            "GroupedQueryAttention's cache path: the keys are appended to the cache before "
+            "they are rotated, and then every cached key is turned by the new token's "
+            "position. Rotate the new keys by their own positions first, then append them: "
+            "the cache holds rotated keys.",
+            lambda case: decode(case, cache_rotated_keys=False),
+        ),
+    ),
+    error_hints=(
+        (
+            "Sizes of tensors must match",
+            "the cache must grow along the sequence axis: hand it keys and values of shape "
+            "(B, G, T, Dh) (heads before tokens), so that appending adds rows along S, the "
+            "axis -2",
+        ),
+        (
+            "state_dict",
+            "keep `self.model = TinyLanguageModel(...)` as given: the check loads the weights "
+            "by that name",
+        ),
+    ),
+)
+
+EXERCISES = (apply_rotary, grouped_query_attention, greedy_decoder)
