@@ -36,6 +36,8 @@ EXERCISE_OF = {
     "07_multi_head_attention": "03_multi_head_attention",
     "10_position_and_transformer_block": "04_positional_encoding_and_block",
     "12_efficient_attention": "05_efficient_attention",
+    "13_rotary_position_embeddings": "06_rotary_and_grouped_query_attention",
+    "14_grouped_query_attention_and_kv_cache": "06_rotary_and_grouped_query_attention",
 }
 
 
