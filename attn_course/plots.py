@@ -583,3 +583,57 @@ def token_score_bars(
     ax.set(xlabel="token id", ylabel="score", title=title)
     ax.legend(fontsize=8)
     return fig
+
+
+def layer_head_heatmaps(
+    weights: Values,
+    token_labels: Sequence[str] | None = None,
+    *,
+    notes: Mapping[tuple[int, int], str] | None = None,
+    panel_size: tuple[float, float] = (3.6, 3.2),
+) -> Figure:
+    """The attention weights of every head of every layer, (L, H, T, S): one row of panels per
+    layer, one panel per head, on one colour scale from 0 to 1 (lesson 15).
+
+    ``token_labels`` label both axes (self-attention); ``notes`` maps (layer, head) to a line
+    added under that panel's title, such as the head's scores.
+    """
+    weights = _as_tensor(weights)
+    num_layers, num_heads = weights.shape[:2]
+    fig = Figure(figsize=(panel_size[0] * num_heads + 1.0, panel_size[1] * num_layers),
+                 layout="constrained")
+    axes = fig.subplots(num_layers, num_heads, squeeze=False)
+    for layer in range(num_layers):
+        for head in range(num_heads):
+            ax = axes[layer, head]
+            image = _draw_heatmap(ax, weights[layer, head], token_labels, token_labels, False,
+                                  0.0, 1.0, "viridis")
+            note = (notes or {}).get((layer, head))
+            ax.set_title(f"layer {layer}, head {head}" + (f"\n{note}" if note else ""), fontsize=9)
+            if token_labels is not None:
+                ax.tick_params(labelsize=6)
+                ax.tick_params(axis="x", labelrotation=90)
+        axes[layer, 0].set_ylabel("query")
+    for ax in axes[-1]:
+        ax.set_xlabel("key")
+    fig.colorbar(image, ax=axes.ravel().tolist(), label="attention weight")
+    return fig
+
+
+def decoding_cost_figure(
+    cache_bytes: Mapping[str, int], step_seconds: Mapping[str, float], *, title: str = ""
+) -> Figure:
+    """Bars of KV-cache size (MiB) and time per decoding step (ms), one bar per variant such as
+    MHA, GQA and MQA (lesson 14). Both mappings are keyed by the variant's name."""
+    fig = Figure(figsize=(8.5, 3.6), layout="constrained")
+    left, right = fig.subplots(1, 2)
+    names = list(cache_bytes)
+    left.bar(names, [cache_bytes[name] / 2**20 for name in names], color="tab:blue")
+    right.bar(names, [1e3 * step_seconds[name] for name in names], color="tab:orange")
+    left.set(ylabel="KV cache (MiB)", title="cache memory")
+    right.set(ylabel="time per step (ms)", title="one decoding step")
+    for ax in (left, right):
+        ax.grid(axis="y", alpha=0.3)
+    if title:
+        fig.suptitle(title)
+    return fig

@@ -21,6 +21,9 @@ LESSONS = [
     "10_position_and_transformer_block",
     "11_attention_beyond_text",
     "12_efficient_attention",
+    "13_rotary_position_embeddings",
+    "14_grouped_query_attention_and_kv_cache",
+    "15_induction_heads",
 ]
 WIDGET_LESSONS = {"02_softmax", "03_context_vectors", "05_masks", "07_multi_head_attention"}
 EXERCISE_OF = {
@@ -33,6 +36,8 @@ EXERCISE_OF = {
     "07_multi_head_attention": "03_multi_head_attention",
     "10_position_and_transformer_block": "04_positional_encoding_and_block",
     "12_efficient_attention": "05_efficient_attention",
+    "13_rotary_position_embeddings": "06_rotary_and_grouped_query_attention",
+    "14_grouped_query_attention_and_kv_cache": "06_rotary_and_grouped_query_attention",
 }
 
 
