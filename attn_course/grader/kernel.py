@@ -110,7 +110,8 @@ class Sandbox:
 
 @dataclass(frozen=True)
 class CellRun:
-    """How one cell went: ``status`` is ok, error, timeout or died."""
+    """How one cell went: ``status`` is ok, error, timeout or died; ``task`` as in
+    ``CellCode``."""
 
     index: int
     name: str
@@ -118,6 +119,11 @@ class CellRun:
     status: str
     message: str = ""
     output: str = ""
+    task: str | None = None
+
+    @property
+    def where(self) -> str:
+        return _where(self.index, self.grade_id, self.task)
 
 
 @dataclass(frozen=True)
@@ -138,13 +144,28 @@ class Execution:
 
 @dataclass(frozen=True)
 class CellCode:
+    """One code cell to run: ``task`` names it for people (its grade_id, or the heading of
+    the section it is in); ``where`` says it in words."""
+
     index: int
     grade_id: str | None
     code: str
+    task: str | None = None
 
     @property
     def name(self) -> str:
         return f"<cell {self.index}>"
+
+    @property
+    def where(self) -> str:
+        return _where(self.index, self.grade_id, self.task)
+
+
+def _where(index: int, grade_id: str | None, task: str | None) -> str:
+    """``cell 6 (task softmax)``, ``cell 3 (under "Task 1: ...")`` or ``cell 9``."""
+    if grade_id:
+        return f"cell {index} (task {grade_id})"
+    return f'cell {index} (under "{task}")' if task else f"cell {index}"
 
 
 @dataclass(frozen=True)
@@ -206,14 +227,13 @@ class _Runner:
             reply = self._ask(_cell_request(cell), CELL_REPLY)
         except SandboxTimeout:
             message = f"did not finish within {self.limits.timeout:g} s"
-            return CellRun(cell.index, cell.name, cell.grade_id, "timeout", message)
+            return CellRun(cell.index, cell.name, cell.grade_id, "timeout", message, task=cell.task)
         except SandboxDied as died:
-            return CellRun(cell.index, cell.name, cell.grade_id, "died", str(died))
+            return CellRun(cell.index, cell.name, cell.grade_id, "died", str(died), task=cell.task)
         self.good.append(cell)
         status = "ok" if reply["ok"] else "error"
-        return CellRun(
-            cell.index, cell.name, cell.grade_id, status, reply["error"] or "", reply["output"]
-        )
+        message, output = reply["error"] or "", reply["output"]
+        return CellRun(cell.index, cell.name, cell.grade_id, status, message, output, cell.task)
 
     def run_exercise(self, request: ExerciseRequest) -> ExerciseRun:
         message = {

@@ -87,24 +87,33 @@ def prepare(
     """The code cells to run: locked cells restored, grade cells left out."""
     grade_ids = [_grade_id(cell) for cell in notebook.cells]
     present = set(grade_ids)
-    cells: list[tuple[str | None, str]] = []  # (grade_id, source)
+    cells: list[tuple[str | None, str, str | None]] = []  # (grade_id, source, heading)
+    heading = None
     for cell, grade_id in zip(notebook.cells, grade_ids, strict=True):
+        if cell.cell_type == "markdown":
+            heading = _heading(cell.source) or heading
         if cell.cell_type != "code":
             continue
         locked = assignment.locked(grade_id)
-        cells.append((grade_id, locked.source if locked else cell.source))
+        cells.append((grade_id, locked.source if locked else cell.source, heading))
     for position, source_cell in enumerate(assignment.cells):
         if source_cell.kind == "locked" and source_cell.grade_id not in present:
             later = {cell.grade_id for cell in assignment.cells[position + 1 :]}
-            at = next((i for i, (gid, _) in enumerate(cells) if gid in later), len(cells))
-            cells.insert(at, (source_cell.grade_id, source_cell.source))
+            at = next((i for i, (gid, *_) in enumerate(cells) if gid in later), len(cells))
+            cells.insert(at, (source_cell.grade_id, source_cell.source, None))
     grade_cells = {cell.grade_id for cell in assignment.cells if cell.kind == "grade"}
     code = [
-        CellCode(index, grade_id, python(source))
-        for index, (grade_id, source) in enumerate(cells, start=1)
+        CellCode(index, grade_id, python(source), grade_id or heading)
+        for index, (grade_id, source, heading) in enumerate(cells, start=1)
         if grade_id not in grade_cells
     ]
     return Submission(name, path, assignment, tuple(code))
+
+
+def _heading(source: str) -> str | None:
+    """The text of the last Markdown heading in ``source`` (None: it has none)."""
+    headings = [line.lstrip("#").strip() for line in source.splitlines() if line.startswith("#")]
+    return headings[-1][:80] if headings and headings[-1] else None
 
 
 def _grade_id(cell: nbformat.NotebookNode) -> str | None:

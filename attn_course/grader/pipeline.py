@@ -170,6 +170,9 @@ def grade_notebook(
         return SubmissionGrade(name, "", (ExerciseGrade("*", 0, 0, "invalid", str(error)),))
     try:
         submission = prepare(notebook, name, path, assignment)
+        found = static.violations([(cell.index, cell.code) for cell in submission.cells])
+        if found:
+            return SubmissionGrade(name, assignment.id, outside_allow_list(submission, found))
         requests = [
             ExerciseRequest(exercise.name, cases.of(exercise), exercise.forbidden)
             for exercise in assignment.exercises
@@ -191,15 +194,10 @@ def score(
     submission: Submission, execution: Execution, requests: Sequence[ExerciseRequest]
 ) -> list[ExerciseGrade]:
     """Each exercise's status, feedback and points (the judging stage)."""
-    trees = submission.trees()
-    bound, tampering = static.definitions(trees), static.tampering(trees)
-    modules = static.imported(bound)
+    bound = static.definitions(submission.trees())
     grades = []
     for exercise, request in zip(submission.assignment.exercises, requests, strict=True):
-        status, feedback, detail = _status(exercise, request, execution, bound, modules)
-        if tampering:
-            status, feedback = "forbidden", TAMPERING_MESSAGE
-            detail = "found in the code: " + ", ".join(tampering)
+        status, feedback, detail = _status(exercise, request, execution, bound)
         feedback = " ".join(feedback.splitlines())  # one line in grades.csv
         points = exercise.points if status == "passed" else 0
         grades.append(
@@ -208,18 +206,30 @@ def score(
     return grades
 
 
+def outside_allow_list(
+    submission: Submission, found: Sequence[static.Violation]
+) -> tuple[ExerciseGrade, ...]:
+    """Every exercise forbidden, naming the first construct outside the allow-list and its
+    cell (all of them in the detail): the notebook is not run at all."""
+    where = {cell.index: cell.where for cell in submission.cells}
+    lines = [f"{where[v.cell]}: `{v.construct}` is not allowed: {v.reason}" for v in found]
+    more = f" (and {len(lines) - 1} more, see the details)" if len(lines) > 1 else ""
+    feedback = lines[0] + more + "; the notebook was not run, so no exercise can be graded"
+    return tuple(
+        ExerciseGrade(exercise.name, 0, exercise.points, "forbidden", feedback, "\n".join(lines))
+        for exercise in submission.assignment.exercises
+    )
+
+
 def _status(
-    exercise: Any, request: ExerciseRequest, execution: Execution, bound: dict, modules: set
+    exercise: Any, request: ExerciseRequest, execution: Execution, bound: dict
 ) -> tuple[str, str, str]:
     name = exercise.name
     reached = static.reached(name, bound) if name in bound else []
-    uses = static.forbidden_uses(reached, exercise.forbidden, modules)
+    uses = static.forbidden_uses(reached, exercise.forbidden)
     if uses:
-        return (
-            "forbidden",
-            _forbidden_message(exercise, uses),
-            "found in the code: " + ", ".join(uses),
-        )
+        message = getattr(exercise, "forbidden_message", "") or "it uses a forbidden built-in"
+        return "forbidden", message, "found in the code: " + ", ".join(uses)
     run = execution.exercises[name]
     if run.status == "missing":
         broken = [cell for cell in execution.cells if cell.grade_id == name and cell.status != "ok"]
@@ -248,29 +258,3 @@ def _cell_problem(cell: CellRun) -> str:
     if cell.status == "died":
         return f"stopped the kernel ({cell.message})"
     return f"raised {cell.message}"
-
-
-TAMPERING_MESSAGE = (
-    "the notebook reaches into the grader's sandbox (its frames, modules or recorder), which "
-    "could change what it reports: no exercise can be graded"
-)
-FORBIDDEN_REASONS = {
-    "reference": "it uses the course's reference implementation (attn_course.reference), "
-    "which a solution may not call",
-    "dynamic": "it runs code from strings or imports by name (exec, eval, importlib), which "
-    "hides what it calls from the grader",
-}
-
-
-def _forbidden_message(exercise: Any, uses: list[str]) -> str:
-    kinds = []
-    for use in uses:
-        if static.REFERENCE in use:
-            kind = "reference"
-        elif "code run from a string" in use or use == "importlib":
-            kind = "dynamic"
-        else:
-            kind = getattr(exercise, "forbidden_message", "") or "it uses a forbidden built-in"
-        if kind not in kinds:
-            kinds.append(kind)
-    return "; ".join(FORBIDDEN_REASONS.get(kind, kind) for kind in kinds)
