@@ -33,13 +33,21 @@ def _release(args: argparse.Namespace) -> int:
 def _grade(args: argparse.Namespace) -> int:
     from attn_course.grader.commands import grade_command
 
-    return grade_command(args.submissions, args.out, args.timeout, args.workers, args.memory_limit)
+    return grade_command(
+        args.submissions,
+        args.out,
+        args.timeout,
+        args.workers,
+        args.memory_limit,
+        args.budget,
+        args.allow_weak_sandbox,
+    )
 
 
 def _check(args: argparse.Namespace) -> int:
     from attn_course.grader.commands import check_command
 
-    return check_command(args.notebook, args.timeout, args.memory_limit)
+    return check_command(args.notebook, args.timeout, args.memory_limit, args.budget)
 
 
 def _positive(kind: type) -> callable:
@@ -60,6 +68,10 @@ def _add_limits(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--memory-limit", type=_positive(int), default=4096, metavar="MB",
         help="memory a submission may allocate beyond the grader's runtime (default 4096)",
+    )
+    parser.add_argument(
+        "--budget", type=_positive(float), default=300.0, metavar="SECONDS",
+        help="time all of a submission's cells and exercises may take together (default 300)",
     )
 
 
@@ -94,6 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--out", default="grades", metavar="DIR", help="report folder (grades)")
     grade.add_argument("--workers", type=_positive(int), default=None, metavar="N",
                        help="submissions graded at once (default: all cores)")
+    grade.add_argument("--allow-weak-sandbox", action="store_true",
+                       help="grade even where an isolation layer is missing (recorded in the "
+                       "reports)")
     _add_limits(grade)
     grade.set_defaults(func=_grade)
 

@@ -9,6 +9,8 @@ the student's order. Magics and shell lines become plain Python calls of ``get_i
 from __future__ import annotations
 
 import ast
+import os
+import stat
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,21 +49,32 @@ class Submission:
 
 
 def read(path: Path) -> nbformat.NotebookNode:
-    """The notebook at ``path``, validated against the nbformat schema."""
+    """The notebook at ``path``, validated against the nbformat schema. A symbolic link is
+    refused (it could point at another student's notebook), and no message quotes the file."""
     try:
-        if path.stat().st_size > MAX_NOTEBOOK_BYTES:
-            raise InvalidSubmission(f"larger than {MAX_NOTEBOOK_BYTES >> 20} MB")
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as error:
+        if path.is_symlink():
+            raise InvalidSubmission("a symbolic link, not a notebook file: refused") from None
+        raise InvalidSubmission(f"cannot be read ({error.strerror})") from None
+    with os.fdopen(fd, "rb") as stream:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise InvalidSubmission("not a regular file")
+        data = stream.read(MAX_NOTEBOOK_BYTES + 1)
+    if len(data) > MAX_NOTEBOOK_BYTES:
+        raise InvalidSubmission(f"larger than {MAX_NOTEBOOK_BYTES >> 20} MB")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidSubmission("not a valid notebook: not UTF-8 text") from None
+    try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # old notebooks warn about missing cell ids
-            notebook = nbformat.reads(path.read_text(encoding="utf-8"), as_version=4)
+            notebook = nbformat.reads(text, as_version=4)
             nbformat.validate(notebook)
-    except InvalidSubmission:
-        raise
-    except Exception as error:  # JSON, encoding, schema: any of them makes it unreadable
-        message = str(error).strip().splitlines()[0] if str(error).strip() else ""
-        raise InvalidSubmission(
-            f"not a valid notebook: {type(error).__name__}: {message}"
-        ) from None
+    except Exception as error:  # JSON or schema: either makes it unreadable
+        kind = "not JSON" if isinstance(error, ValueError) else "not in the notebook format"
+        raise InvalidSubmission(f"not a valid notebook: {kind}") from None
     return notebook
 
 

@@ -58,9 +58,13 @@ class SubmissionGrade:
 
 @dataclass(frozen=True)
 class BatchGrade:
+    """A graded batch; ``missing_layers``: the sandbox layers it was graded without
+    (``--allow-weak-sandbox``)."""
+
     submissions: tuple[SubmissionGrade, ...]
     seed: int
     limits: Limits = field(default_factory=Limits)
+    missing_layers: tuple[str, ...] = ()
 
 
 def find_notebooks(paths: Iterable[str | Path]) -> list[tuple[str, Path]]:
@@ -104,6 +108,7 @@ def grade(
     workers = max(1, min(workers or os.cpu_count() or 1, len(notebooks) or 1))
     zygote = _ZygoteKeeper(zygote)
     try:
+        missing = zygote.get().missing_layers()
 
         def one(item: tuple[str, Path]) -> SubmissionGrade:
             result = grade_notebook(*item, assignments, limits, cases, zygote)
@@ -115,7 +120,7 @@ def grade(
             results = tuple(pool.map(one, notebooks))
     finally:
         zygote.close()
-    return BatchGrade(results, seed, limits)
+    return BatchGrade(results, seed, limits, missing)
 
 
 class _HiddenCases:
