@@ -27,6 +27,7 @@ import errno
 import os
 import signal
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -210,21 +211,23 @@ def forbid_sockets() -> None:
 def probe() -> list[str]:
     """The layers of ``LAYERS`` this machine cannot give a sandbox, tried in a throwaway
     fork of this process."""
+    home = Path(tempfile.mkdtemp(prefix="attn-course-probe-"))
     read_fd, write_fd = os.pipe()
     pid = os.fork()
     if pid == 0:
         os.close(read_fd)
-        missing = _try_layers()
+        missing = _try_layers(home)
         os.write(write_fd, ",".join(missing).encode() or b"-")
         os._exit(0)
     os.close(write_fd)
     with os.fdopen(read_fd, "rb") as stream:
         answer = stream.read().decode()
     os.waitpid(pid, 0)
+    home.rmdir()
     return [name for name in answer.split(",") if name in LAYERS]
 
 
-def _try_layers() -> list[str]:
+def _try_layers(home: Path) -> list[str]:
     from attn_course.grader import confine
 
     missing = []
@@ -232,9 +235,7 @@ def _try_layers() -> list[str]:
     if not cgroup.paths:
         missing.append("cgroups")
     cgroup.remove()
-    home = Path(f"/tmp/attn-course-probe-{os.getpid()}")
     try:
-        home.mkdir(mode=0o700)
         enter_namespaces([])
         mount_private(home, 1)
     except OSError:
@@ -244,9 +245,6 @@ def _try_layers() -> list[str]:
             drop_privileges(home)
         except OSError:
             missing.append("unprivileged-user")
-    finally:
-        with contextlib.suppress(OSError):
-            home.rmdir()
     if confine.landlock_abi() == 0:
         missing.append("landlock")
     try:
