@@ -1,10 +1,11 @@
 """The grader's side of a sandbox: start it from the zygote, ask it, kill it, restart it.
 
 Each submission's sandbox is a fork of the zygote (``zygote.py``), which has the sandbox
-module (and so torch) imported once, so it starts in milliseconds. ``execute`` runs a prepared
-submission's cells, then its exercises, in sandboxes; a cell or exercise that times out or
-kills its sandbox is left out and the others are replayed in a fresh one, so it costs only the
-exercises it breaks.
+module (and so torch) imported once, so it starts in milliseconds; its cgroups are made here
+(``isolate.Cgroup``) and removed with it. ``execute`` runs a prepared submission's cells, then
+its exercises, in sandboxes; a cell or exercise that times out or kills its sandbox is left
+out and the others are replayed in a fresh one, so it costs only the exercises it breaks. All
+of it, replays included, fits in the submission's time budget (``Limits.budget``).
 """
 
 from __future__ import annotations

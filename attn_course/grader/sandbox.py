@@ -2,8 +2,8 @@
 
 It is forked from a zygote that has already imported torch (``zygote.py``), so
 a submission costs a fork instead of a Python start and an ``import torch``. Before it runs
-anything of the student's it confines itself (``confine.py``), forgets the course package
-(``attn_course.reference`` cannot be imported, ``attn_course.checks`` is a stand-in whose
+anything of the student's it isolates and confines itself (``isolate.py``, ``confine.py``),
+forgets the course package (only ``attn_course.checks`` can be imported: a stand-in whose
 ``check`` does nothing), and sends everything back through ``codec`` (no pickle).
 
 Requests, one at a time, each answered by one reply that echoes the request's ``nonce``:
