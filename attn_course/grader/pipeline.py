@@ -8,7 +8,10 @@ the hidden cases are drawn here, the static check reads the code here, and each 
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import os
+import re
 import secrets
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -21,7 +24,7 @@ import torch
 
 from attn_course.grader import static
 from attn_course.grader.catalog import Assignment, course_assignments
-from attn_course.grader.kernel import CellRun, Execution, ExerciseRequest, execute
+from attn_course.grader.kernel import CellCode, CellRun, Execution, ExerciseRequest, execute
 from attn_course.grader.notebook import InvalidSubmission, Submission, assignment_of, prepare, read
 from attn_course.grader.sandbox import Limits
 from attn_course.grader.zygote import Zygote
@@ -184,6 +187,7 @@ def grade_notebook(
         ]
         execution = execute(zygote.get(), path, submission.cells, requests, limits)
         grades = score(submission, execution, requests)
+        grades = with_fixed_dependencies(submission, requests, grades, zygote.get(), limits)
     except Exception as error:  # a fault of the grader: this submission only, batch goes on
         message = f"the grader failed on this submission: {type(error).__name__}: {error}"
         grades = [
@@ -224,6 +228,89 @@ def outside_allow_list(
         ExerciseGrade(exercise.name, 0, exercise.points, "forbidden", feedback, "\n".join(lines))
         for exercise in submission.assignment.exercises
     )
+
+
+def with_fixed_dependencies(
+    submission: Submission,
+    requests: Sequence[ExerciseRequest],
+    grades: list[ExerciseGrade],
+    zygote: Zygote,
+    limits: Limits,
+) -> list[ExerciseGrade]:
+    """Fair partial credit: an exercise that failed while it uses another exercise of the same
+    notebook that did not pass (the learner's ``split_heads`` inside their
+    ``MultiHeadAttention``) is run again with the reference in place of that dependency; if it
+    then passes, it gets its points, and the feedback says so."""
+    from attn_course import reference
+
+    status = {grade.exercise: grade.status for grade in grades}
+    bound = static.definitions(submission.trees())
+    grades = list(grades)
+    for position, (exercise, request) in enumerate(
+        zip(submission.assignment.exercises, requests, strict=True)
+    ):
+        if status[exercise.name] not in ("failed", "error") or exercise.name not in bound:
+            continue
+        reached = static.reached(exercise.name, bound)
+        broken = [
+            name
+            for name, grade in status.items()
+            if name != exercise.name
+            and grade != "passed"
+            and hasattr(reference, name)
+            and any(statement in reached for statement in bound.get(name, []))
+        ]
+        if not broken:
+            continue
+        last = submission.cells[-1].index if submission.cells else 0
+        cells = [*submission.cells, CellCode(last + 1, None, _reference_cell(broken))]
+        run = execute(zygote, submission.path, cells, [request], limits).exercises[exercise.name]
+        try:
+            passed = run.status == "ok" and exercise.judge(request.cases, run.outcomes).passed
+        except Exception:  # outputs of a shape the judge did not foresee: no credit
+            passed = False
+        if not passed:
+            continue
+        names = ", ".join(f"`{name}`" for name in broken)
+        grades[position] = ExerciseGrade(
+            exercise.name,
+            exercise.points,
+            exercise.points,
+            "passed",
+            f"correct once {names} is fixed (judged with the reference {names})",
+        )
+    return grades
+
+
+def _reference_cell(names: Sequence[str]) -> str:
+    """A cell (the grader's code, not checked) that defines ``names`` as in
+    ``attn_course.reference``: the reference modules they need, run in a namespace of their
+    own with their imports of each other removed, then ``names`` taken from it."""
+    from attn_course import reference
+
+    modules: list[str] = []
+
+    def need(module: str) -> None:
+        text = inspect.getsource(importlib.import_module(module))
+        for used in re.findall(r"^from (attn_course\.reference\.\w+) import", text, re.M):
+            need(used)
+        if module not in modules:
+            modules.append(module)
+
+    for name in names:
+        need(getattr(reference, name).__module__)
+    source = "\n".join(
+        line
+        for module in modules
+        for line in inspect.getsource(importlib.import_module(module)).splitlines()
+        if not line.startswith(("from attn_course", "from __future__"))
+    )
+    lines = [
+        "reference_namespace = {'__name__': 'reference'}",
+        f"exec(compile({source!r}, '<reference>', 'exec'), reference_namespace)",
+        *(f"{name} = reference_namespace[{name!r}]" for name in names),
+    ]
+    return "\n".join(lines)
 
 
 def _status(

@@ -246,6 +246,15 @@ def samples(outside: Path) -> dict[str, tuple[dict, dict[str, str]]]:
             {"replace": {"softmax": "def softmax(scores, dim=-1)\n    return scores\n"}},
             {"softmax": "error"},
         ),
+        "softmax-broken-inside-module-fail": (  # SimpleAttention passes with softmax fixed
+            {
+                "replace": {
+                    "softmax": "def softmax(scores, dim=-1):\n    return scores\n",
+                    "SimpleAttention": ALTERNATIVES["SimpleAttention"],
+                }
+            },
+            {"softmax": "failed"},
+        ),
         "missing-cell-fail": ({"drop": ("context_vector",)}, {"context_vector": "missing"}),
     }
 
@@ -322,6 +331,8 @@ def test_feedback_names_the_mistake(graded):
     assert "`import os`" in feedback("kernel-death-forward-fail", "SimpleAttention")
     assert "allocate" in feedback("memory-hog-fail", "softmax")
     assert "SyntaxError" in feedback("syntax-error-fail", "softmax")
+    fixed = feedback("softmax-broken-inside-module-fail", "SimpleAttention")
+    assert "once `softmax` is fixed" in fixed
     detail = next(
         g
         for g in by_name["test-softmax-no-max-shift-fail.ipynb"].exercises

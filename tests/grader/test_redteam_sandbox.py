@@ -212,9 +212,9 @@ def test_writes_outside_the_sandbox_fail(zygote, tmp_path):
 def test_time_budget_bounds_a_notebook_of_slow_cells(zygote, tmp_path):
     notebook = tmp_path / "submission.ipynb"
     notebook.write_text("{}")
-    cells = [CellCode(index, None, "import time\ntime.sleep(0.5)") for index in range(1, 21)]
+    cells = [CellCode(index, None, "import time\ntime.sleep(0.5)") for index in range(1, 31)]
     request = ExerciseRequest("answer", [Case("one", (torch.zeros(2),))], ())
-    limits = Limits(timeout=5, memory_mb=512, budget=2)
+    limits = Limits(timeout=5, memory_mb=512, budget=4)  # 15 s of sleeping in all
     execution = execute(zygote, notebook, cells, [request], limits)
     assert execution.cells[0].status == "ok"
     assert execution.cells[-1].status == "timeout" and "budget" in execution.cells[-1].message
