@@ -117,7 +117,7 @@ def _controllers(memory_mb: int, max_processes: int) -> list[tuple[Path, dict[st
             base.mkdir(exist_ok=True)
             (root / "cgroup.subtree_control").write_text("+memory +pids")
             (base / "cgroup.subtree_control").write_text("+memory +pids")
-        settings = {"memory.max": memory, "memory.swap.max": "0", "pids.max": str(max_processes)}
+        settings = {"memory.max": memory, "pids.max": str(max_processes)}
         return [(base, settings)]
     found = []
     for controller, settings in (
@@ -145,9 +145,11 @@ def join_cgroups(paths: list[str]) -> None:
         Path(path, "cgroup.procs").write_text(str(os.getpid()))
 
 
-def enter_namespaces(keep_fds: list[int]) -> None:
-    """Unshare the namespaces and fork. Returns in the child (PID 1 of the new PID namespace);
-    the parent waits for it and exits with its status, never returning."""
+def enter_namespaces(keep_fds: list[int]) -> int:
+    """Unshare the namespaces and fork. Returns in the child (PID 1 of the new PID namespace),
+    with the parent's pid (unique among live sandboxes); the parent waits for the child and
+    exits with its status, never returning."""
+    waiter = os.getpid()
     root = os.geteuid() == 0
     uid, gid = os.geteuid(), os.getegid()
     flags = _CLONE_NEWPID | _CLONE_NEWNET | _CLONE_NEWNS | _CLONE_NEWIPC
@@ -159,7 +161,7 @@ def enter_namespaces(keep_fds: list[int]) -> None:
     pid = os.fork()
     if pid == 0:
         _libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG: die with the waiter
-        return
+        return waiter
     for fd in keep_fds:
         os.close(fd)
     _, status = os.waitpid(pid, 0)
@@ -183,11 +185,12 @@ def mount_private(home: Path, disk_mb: int) -> None:
         (home / name).write_bytes(data)
 
 
-def drop_privileges(home: Path) -> None:
-    """Root: become a uid of its own (owner of the home), no groups, no capabilities.
-    Otherwise (inside a user namespace): drop every capability."""
+def drop_privileges(home: Path, number: int) -> None:
+    """Root: become uid ``SANDBOX_UID_BASE + number`` (owner of the home; ``number`` unique
+    among live sandboxes, so that per-uid limits are the sandbox's own), no groups, no
+    capabilities. Otherwise (inside a user namespace): drop every capability."""
     if os.geteuid() == 0:
-        uid = SANDBOX_UID_BASE + os.getppid()  # the waiter's pid: unique among live sandboxes
+        uid = SANDBOX_UID_BASE + number
         for path in [home, *home.iterdir()]:
             os.chown(path, uid, uid)
         os.setgroups([])
@@ -236,13 +239,13 @@ def _try_layers(home: Path) -> list[str]:
         missing.append("cgroups")
     cgroup.remove()
     try:
-        enter_namespaces([])
+        number = enter_namespaces([])
         mount_private(home, 1)
     except OSError:
         missing += ["namespaces", "unprivileged-user"]
     else:
         try:
-            drop_privileges(home)
+            drop_privileges(home, number)
         except OSError:
             missing.append("unprivileged-user")
     if confine.landlock_abi() == 0:

@@ -100,8 +100,9 @@ def _confine(home: Path, limits: Limits, cgroups: list[str], channel: list[int])
     os.close(devnull)
     with contextlib.suppress(OSError):
         isolate.join_cgroups(cgroups)
+    number = os.getpid()
     with contextlib.suppress(OSError):
-        isolate.enter_namespaces(channel)  # from here on: PID 1 of its own namespaces
+        number = isolate.enter_namespaces(channel)  # from here on: PID 1 of its namespaces
         isolate.mount_private(home, limits.file_mb)
     os.environ.clear()
     os.environ.update(confine.scrubbed_environment(home))
@@ -113,7 +114,7 @@ def _confine(home: Path, limits: Limits, cgroups: list[str], channel: list[int])
         readable = confine.readable_paths(Path(attn_course.__file__).parent)
         confine.restrict(readable, [home, Path(os.devnull)])
     with contextlib.suppress(OSError):
-        isolate.drop_privileges(home)
+        isolate.drop_privileges(home, number)
     own_uid = os.getuid() >= isolate.SANDBOX_UID_BASE  # else a process limit counts others too
     processes = limits.processes if own_uid else 0
     confine.set_limits(limits.memory_mb, limits.file_mb, limits.cpu_limit, processes)
