@@ -43,6 +43,7 @@ def _grade(args: argparse.Namespace) -> int:
     return grade_command(
         args.submissions, args.out, args.timeout, args.workers, args.memory_limit,
         args.scheduler, args.seed, args.restart, args.similarity_threshold,
+        args.budget, args.allow_weak_sandbox,
     )  # fmt: skip
 
 
@@ -55,7 +56,7 @@ def _similar(args: argparse.Namespace) -> int:
 def _check(args: argparse.Namespace) -> int:
     from attn_course.grader.commands import check_command
 
-    return check_command(args.notebook, args.timeout, args.memory_limit)
+    return check_command(args.notebook, args.timeout, args.memory_limit, args.budget)
 
 
 def _positive(kind: type) -> callable:
@@ -104,6 +105,10 @@ def _add_limits(parser: argparse.ArgumentParser) -> None:
         "--memory-limit", type=_positive(int), default=4096, metavar="MB",
         help="memory a submission may allocate beyond the grader's runtime (default 4096)",
     )
+    parser.add_argument(
+        "--budget", type=_positive(float), default=300.0, metavar="SECONDS",
+        help="time all of a submission's cells and exercises may take together (default 300)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -150,6 +155,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="seed of the hidden cases (default: the journal's, or random)")
     grade.add_argument("--restart", action="store_true",
                        help="grade every submission again, ignoring DIR's journal")
+    grade.add_argument("--allow-weak-sandbox", action="store_true",
+                       help="grade even where an isolation layer is missing (recorded in the "
+                       "reports)")
     _add_limits(grade)
     _add_similarity(grade)
     grade.set_defaults(func=_grade)

@@ -179,16 +179,23 @@ def write_message(fd: int, value: Any, timeout: float | None = None) -> None:
 
 
 def read_message(
-    fd: int, timeout: float | None = None, max_bytes: int = 1 << 30, records=None
+    fd: int,
+    timeout: float | None = None,
+    max_bytes: int = 1 << 30,
+    records=None,
+    max_json: int | None = None,
 ) -> Any:
     """Receive one value from ``fd``; raise ``Deadline`` if it is not complete within
     ``timeout`` seconds, ``ChannelClosed`` at end of file, ``ProtocolError`` if it is
-    larger than ``max_bytes`` or malformed."""
+    larger than ``max_bytes`` (its JSON part larger than ``max_json``) or malformed. The
+    sizes are checked from the header, before anything else is read or parsed."""
     deadline = None if timeout is None else time.monotonic() + timeout
     header = _read_exactly(fd, HEADER.size, deadline)
     json_len, blob_len = HEADER.unpack(header)
     if json_len + blob_len > max_bytes:
         raise ProtocolError(f"message of {json_len + blob_len} bytes exceeds {max_bytes}")
+    if max_json is not None and json_len > max_json:
+        raise ProtocolError(f"a JSON part of {json_len} bytes exceeds {max_json}")
     return decode(header + _read_exactly(fd, json_len + blob_len, deadline), records)
 
 

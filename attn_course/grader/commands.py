@@ -25,22 +25,37 @@ def grade_command(
     seed: int | None = None,
     restart: bool = False,
     similarity_threshold: float | None = None,
+    budget: float = 0.0,
+    allow_weak_sandbox: bool = False,
 ) -> int:
     """Grade a batch and write the reports; 0 once graded, 2 if a path does not exist or
-    ``out`` holds the journal of a batch with another seed or other limits. Submissions the
-    journal already holds are not graded again (``restart``: grade them all again)."""
+    ``out`` holds the journal of a batch with another seed or other limits, 3 if an isolation
+    layer is missing (and ``allow_weak_sandbox`` is not set). Submissions the journal already
+    holds are not graded again (``restart``: grade them all again)."""
     missing = [path for path in submissions if not Path(path).exists()]
     if missing:
         print(f"attn-course grade: error: no such file or folder: {missing[0]}", file=sys.stderr)
         return 2
     zygote = Zygote() if scheduler is None else None
     from attn_course.grader.catalog import course_assignments
+    from attn_course.grader.isolate import LAYERS
     from attn_course.grader.journal import Journal, JournalMismatch, digest
     from attn_course.grader.pipeline import BatchGrade, find_notebooks, grade_each
     from attn_course.grader.report import feedback_pages, write_reports
     from attn_course.grader.sandbox import Limits
 
-    limits = Limits(timeout=timeout, memory_mb=memory_limit)
+    weak = zygote.missing_layers() if zygote is not None else ()  # Dask: each worker checks
+    if weak and not allow_weak_sandbox:
+        zygote.close()
+        print(
+            "attn-course grade: error: this machine cannot isolate submissions fully:",
+            file=sys.stderr,
+        )
+        for layer in weak:
+            print(f"  missing {layer}: {LAYERS[layer]}", file=sys.stderr)
+        print("grade anyway with --allow-weak-sandbox (recorded in the reports)", file=sys.stderr)
+        return 3
+    limits = Limits(timeout=timeout, memory_mb=memory_limit, budget=budget)
     notebooks = find_notebooks(submissions)
     try:
         journal = Journal.open(Path(out), seed, limits, restart)
@@ -64,16 +79,17 @@ def grade_command(
         else:
             from attn_course.grader.distributed import grade_on_dask
 
-            graded = grade_on_dask(todo, journal.seed, limits, scheduler)
+            graded = grade_on_dask(todo, journal.seed, limits, scheduler, allow_weak_sandbox)
         bar = tqdm(total=len(notebooks), initial=len(results), unit="notebook",
                    disable=not sys.stderr.isatty())
         with bar:
             for result in graded:  # each is on disk before the next: a kill loses none
                 journal.record(digests[result.submission], result)
                 results[result.submission] = result
-                feedback_pages(BatchGrade((result,), journal.seed, limits), Path(out, "feedback"))
+                page = BatchGrade((result,), journal.seed, limits, weak)
+                feedback_pages(page, Path(out, "feedback"))
                 bar.update(1)
-    batch = BatchGrade(tuple(results[name] for name, _ in notebooks), journal.seed, limits)
+    batch = BatchGrade(tuple(results[name] for name, _ in notebooks), journal.seed, limits, weak)
     paths = write_reports(batch, Path(out))
     points = sum(s.points for s in batch.submissions)
     max_points = sum(s.max_points for s in batch.submissions)
@@ -112,8 +128,9 @@ def _similarity(notebooks: Sequence[tuple[str, Path]], out: Path, threshold: flo
     )
 
 
-def check_command(notebook: str, timeout: float, memory_limit: int) -> int:
-    """Grade one notebook and print its verdicts as a table; 0 once graded."""
+def check_command(notebook: str, timeout: float, memory_limit: int, budget: float = 0.0) -> int:
+    """Grade one notebook and print its verdicts as a table; 0 once graded (a missing
+    isolation layer only warns: the learner grades their own work)."""
     path = Path(notebook)
     if not path.is_file():
         print(f"attn-course check: error: no such notebook: {path}", file=sys.stderr)
@@ -123,7 +140,9 @@ def check_command(notebook: str, timeout: float, memory_limit: int) -> int:
     from attn_course.grader.report import table
     from attn_course.grader.sandbox import Limits
 
-    limits = Limits(timeout=timeout, memory_mb=memory_limit)
+    limits = Limits(timeout=timeout, memory_mb=memory_limit, budget=budget)
     batch = grade([path], limits, workers=1, zygote=zygote)
+    if batch.missing_layers:
+        print(f"warning: sandbox without {', '.join(batch.missing_layers)}", file=sys.stderr)
     print(table(batch.submissions[0]))
     return 0

@@ -3,10 +3,12 @@
 - resource limits: address space (the memory limit), size of any file written, no core dumps,
   CPU seconds as a backstop to the grader's own per-cell timeout;
 - a scrubbed environment and a private working and home directory;
-- Landlock (kernel 5.13+, no root needed): the process and everything it starts may write only
-  inside its own directory, may not connect or bind TCP sockets, and may not signal processes
-  outside its domain. Where Landlock is missing the other limits still hold
-  (``landlock_abi() == 0``).
+- Landlock (kernel 5.13+, no root needed): the process and everything it starts may read only
+  what running a notebook needs (``readable_paths``: the Python runtime and its packages, the
+  course package excepted) and write only inside its own directory, may not connect or bind
+  TCP sockets, and may not signal processes outside its domain. Where Landlock is missing the
+  other limits still hold (``landlock_abi() == 0``), and ``attn-course grade`` refuses to grade
+  unless told otherwise (``isolate.probe``).
 """
 
 from __future__ import annotations
@@ -25,7 +27,9 @@ _CREATE_RULESET_VERSION = 1
 _RULE_PATH_BENEATH = 1
 _PR_SET_NO_NEW_PRIVS, _PR_SET_PDEATHSIG = 38, 1
 
-# Filesystem rights that change something (Landlock ABI 1, 2 and 3).
+# Filesystem rights that read (Landlock ABI 1) and that change something (ABI 1, 2 and 3).
+_EXECUTE, _READ_FILE, _READ_DIR = 1 << 0, 1 << 2, 1 << 3
+_FS_READ = _EXECUTE | _READ_FILE | _READ_DIR
 _WRITE_FILE = 1 << 1
 _FS_WRITE_ABI1 = _WRITE_FILE | sum(1 << bit for bit in range(4, 13))  # remove, make anything
 _FS_REFER, _FS_TRUNCATE = 1 << 13, 1 << 14
@@ -58,15 +62,16 @@ def landlock_abi() -> int:
     return max(int(version), 0)
 
 
-def restrict_writes(writable: list[Path]) -> int:
-    """Allow writing only beneath ``writable`` (reading stays allowed), forbid TCP and signals
-    outside the domain; return the ABI used (0 when Landlock is not available)."""
+def restrict(readable: list[Path], writable: list[Path]) -> int:
+    """Allow reading only beneath ``readable`` and ``writable``, writing only beneath
+    ``writable``; forbid TCP and signals outside the domain; return the ABI used (0 when
+    Landlock is not available). Paths that do not exist are skipped."""
     abi = landlock_abi()
     if abi == 0:
         return 0
     fs_write = _FS_WRITE_ABI1 | (_FS_REFER if abi >= 2 else 0) | (_FS_TRUNCATE if abi >= 3 else 0)
     attr = _RulesetAttr(
-        handled_access_fs=fs_write,
+        handled_access_fs=_FS_READ | fs_write,
         handled_access_net=_NET_TCP if abi >= 4 else 0,
         scoped=_SCOPE if abi >= 6 else 0,
     )
@@ -75,9 +80,12 @@ def restrict_writes(writable: list[Path]) -> int:
     if ruleset < 0:
         raise OSError(ctypes.get_errno(), "landlock_create_ruleset failed")
     try:
-        for path in writable:
-            file_write = _WRITE_FILE | (_FS_TRUNCATE if abi >= 3 else 0)
-            _allow(ruleset, path, fs_write if path.is_dir() else file_write)
+        for path, access in [(p, _FS_READ) for p in readable] + [
+            (p, _FS_READ | fs_write) for p in writable
+        ]:
+            if path.exists():
+                file_access = _READ_FILE | _EXECUTE | (access & (_WRITE_FILE | _FS_TRUNCATE))
+                _allow(ruleset, path, access if path.is_dir() else file_access)
         if _libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
             raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS) failed")
         if _libc.syscall(_RESTRICT_SELF, ruleset, 0) != 0:
@@ -85,6 +93,34 @@ def restrict_writes(writable: list[Path]) -> int:
     finally:
         os.close(ruleset)
     return abi
+
+
+def readable_paths(hidden: Path) -> list[Path]:
+    """What a sandbox may read: the Python runtime, its packages and the system's shared
+    libraries, with the folder ``hidden`` (the course package) left out wherever it lies
+    below one of them (its siblings are allowed one by one, up to the allowed folder)."""
+    roots = {Path(p).resolve() for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
+    roots |= {Path(p) for p in ("/usr", "/lib", "/lib64", "/bin", "/sys/devices/system/cpu")}
+    roots |= {Path(p) for p in ("/etc/ld.so.cache", "/etc/localtime", "/proc")}
+    roots |= {Path(p) for p in ("/dev/null", "/dev/zero", "/dev/urandom")}
+    hidden = hidden.resolve()
+    allowed: list[Path] = []
+    for root in sorted(roots):
+        if hidden == root or root in hidden.parents:
+            allowed += _siblings_towards(root, hidden)
+        elif hidden not in root.parents:
+            allowed.append(root)
+    return allowed
+
+
+def _siblings_towards(root: Path, hidden: Path) -> list[Path]:
+    """Everything below ``root`` except ``hidden``: at each level from ``root`` down, the
+    entries that are not on the way to ``hidden``."""
+    allowed, here = [], root
+    for part in hidden.relative_to(root).parts:
+        allowed += [entry for entry in here.iterdir() if entry.name != part]
+        here = here / part
+    return allowed
 
 
 def _allow(ruleset: int, path: Path, access: int) -> None:
@@ -103,21 +139,27 @@ def die_with_parent() -> None:
         _libc.prctl(_PR_SET_PDEATHSIG, 9, 0, 0, 0)
 
 
-def set_limits(memory_mb: int, file_mb: int, cpu_seconds: int) -> None:
+def set_limits(memory_mb: int, file_mb: int, cpu_seconds: int, processes: int = 0) -> None:
     """Resource limits for this process and its children. The address-space limit is the
-    memory the process already maps (the pre-imported runtime) plus ``memory_mb``."""
+    memory the process already maps (the pre-imported runtime) plus ``memory_mb``;
+    ``processes`` (0: none) limits the processes of this uid, for machines without a pids
+    cgroup."""
     mapped = os.sysconf("SC_PAGE_SIZE") * int(Path("/proc/self/statm").read_text().split()[0])
     _lower(resource.RLIMIT_AS, mapped + memory_mb * MiB)
     _lower(resource.RLIMIT_FSIZE, file_mb * MiB)
     _lower(resource.RLIMIT_CORE, 0)
     _lower(resource.RLIMIT_CPU, cpu_seconds)
+    if processes:
+        _lower(resource.RLIMIT_NPROC, processes)
 
 
 def _lower(limit: int, value: int) -> None:
+    """Set both the soft and the hard limit (the student cannot raise a hard limit back);
+    the CPU hard limit is a second later, so that SIGXCPU comes before SIGKILL."""
     _, hard = resource.getrlimit(limit)
     if hard != resource.RLIM_INFINITY:
         value = min(value, hard)
-    resource.setrlimit(limit, (value, hard if limit != resource.RLIMIT_CPU else value + 1))
+    resource.setrlimit(limit, (value, value + 1 if limit == resource.RLIMIT_CPU else value))
 
 
 def scrubbed_environment(home: Path) -> dict[str, str]:

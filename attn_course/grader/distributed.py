@@ -65,10 +65,18 @@ class GraderPlugin(WorkerPlugin):
 
 
 def _grade_bytes(
-    name: str, filename: str, data: bytes, seed: int, limits: Limits
+    name: str, filename: str, data: bytes, seed: int, limits: Limits, allow_weak: bool = False
 ) -> SubmissionGrade:
-    """The task each worker runs: one submission, from its bytes."""
+    """The task each worker runs: one submission, from its bytes. A worker whose machine
+    cannot give a sandbox every isolation layer refuses it (unless ``allow_weak``)."""
     plugin = get_worker().plugins[PLUGIN]
+    missing = plugin.zygote.get().missing_layers()
+    if missing and not allow_weak:
+        message = (
+            f"the worker at {get_worker().address} cannot isolate submissions fully (missing "
+            f"{', '.join(missing)}); fix it or grade with --allow-weak-sandbox"
+        )
+        return SubmissionGrade(name, "", (ExerciseGrade("*", 0, 0, "error", message),))
     with tempfile.TemporaryDirectory(prefix="attn-course-submission-") as folder:
         path = Path(folder) / filename
         path.write_bytes(data)
@@ -76,11 +84,15 @@ def _grade_bytes(
 
 
 def grade_on_dask(
-    notebooks: Sequence[tuple[str, Path]], seed: int, limits: Limits, scheduler: str
+    notebooks: Sequence[tuple[str, Path]],
+    seed: int,
+    limits: Limits,
+    scheduler: str,
+    allow_weak: bool = False,
 ) -> Iterator[SubmissionGrade]:
     """Grade (name, path) pairs on the Dask cluster at ``scheduler`` (``local:N``: a cluster
     of N worker processes on this machine, closed at the end), yielding each grade as it
-    arrives (in any order)."""
+    arrives (in any order). ``allow_weak``: workers grade even without every isolation layer."""
     with _client(scheduler) as client:
         client.register_plugin(GraderPlugin(), name=PLUGIN)
         here, futures = [], {}
@@ -95,6 +107,7 @@ def grade_on_dask(
                 path.read_bytes(),
                 seed,
                 limits,
+                allow_weak,
                 key=f"grade-{len(futures)}-{name}",
             )
             futures[future] = (name, path)

@@ -1,34 +1,45 @@
 """The grader's side of a sandbox: start it from the zygote, ask it, kill it, restart it.
 
 Each submission's sandbox is a fork of the zygote (``zygote.py``), which has the sandbox
-module (and so torch) imported once, so it starts in milliseconds. ``execute`` runs a prepared
-submission's cells, then its exercises, in sandboxes; a cell or exercise that times out or
-kills its sandbox is left out and the others are replayed in a fresh one, so it costs only the
-exercises it breaks.
+module (and so torch) imported once, so it starts in milliseconds; its cgroups are made here
+(``isolate.Cgroup``) and removed with it. ``execute`` runs a prepared submission's cells, then
+its exercises, in sandboxes; a cell or exercise that times out or kills its sandbox is left
+out and the others are replayed in a fresh one, so it costs only the exercises it breaks. All
+of it, replays included, fits in the submission's time budget (``Limits.budget``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import math
 import os
+import secrets
 import shutil
 import signal
 import tempfile
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from attn_course.grader import codec
+from attn_course.grader.isolate import Cgroup
 from attn_course.grader.sandbox import Limits
 from attn_course.grader.zygote import Zygote, ZygoteGone
 
-MAX_REPLY_BYTES = 256 << 20
+RUNTIME_MB = 1024  # what the pre-imported runtime may add to a sandbox's memory cgroup
+MAX_REPLY_BYTES = 64 << 20  # tensors of the hidden cases' outputs, with room to spare
+MAX_REPLY_JSON = 1 << 20  # the rest: messages (the sandbox caps them far lower) and structure
 
 
 class SandboxTimeout(Exception):
     """The sandbox did not answer in time (it has been killed)."""
+
+
+class BudgetSpent(SandboxTimeout):
+    """The submission's whole time budget is used up (nothing more is run)."""
 
 
 class SandboxDied(Exception):
@@ -42,13 +53,17 @@ class Sandbox:
         self.zygote, self.limits = zygote, limits
         self.home = Path(tempfile.mkdtemp(prefix="attn-course-sandbox-"))
         shutil.copy2(notebook, self.home / notebook.name)
+        self.cgroup = Cgroup(self.home.name, limits.memory_mb + RUNTIME_MB, limits.processes)
         requests_r, self.requests = os.pipe()
         self.replies, replies_w = os.pipe()
         os.set_blocking(self.requests, False)
         self.pid: int | None = None
         self.exit_code: int | None = None
         try:
-            self.pid = zygote.fork(requests_r, replies_w, self.home, dataclasses.asdict(limits))
+            cgroups = [str(path) for path in self.cgroup.paths]
+            self.pid = zygote.fork(
+                requests_r, replies_w, self.home, dataclasses.asdict(limits), cgroups
+            )
         except ZygoteGone as error:
             self.close()
             raise SandboxDied(str(error)) from None
@@ -59,10 +74,13 @@ class Sandbox:
     def ask(self, request: dict, timeout: float, expect: dict[str, Any]) -> dict:
         """Send one request and return the reply, a dict with the keys and types of ``expect``;
         raise ``SandboxTimeout`` or ``SandboxDied``."""
+        nonce = secrets.token_hex(16)  # a reply forged by an earlier cell cannot carry it
         try:
-            codec.write_message(self.requests, request, timeout)
-            reply = codec.read_message(self.replies, timeout=timeout, max_bytes=MAX_REPLY_BYTES)
-            if not _has_shape(reply, expect):
+            codec.write_message(self.requests, {**request, "nonce": nonce}, timeout)
+            reply = codec.read_message(
+                self.replies, timeout=timeout, max_bytes=MAX_REPLY_BYTES, max_json=MAX_REPLY_JSON
+            )
+            if not _has_shape(reply, {**expect, "nonce": str}) or reply.pop("nonce") != nonce:
                 raise codec.ProtocolError("a reply of the wrong shape")
             return reply
         except codec.Deadline:
@@ -101,6 +119,8 @@ class Sandbox:
                 except (ProcessLookupError, PermissionError):
                     continue
             self.exit_code = self.zygote.exit_code(self.pid, timeout=5)  # gone before rmtree
+        self.cgroup.kill()  # belt and braces: the PID namespace died with its first process
+        self.cgroup.remove()
         for fd in (self.requests, self.replies):
             with contextlib.suppress(OSError):
                 os.close(fd)
@@ -110,7 +130,8 @@ class Sandbox:
 
 @dataclass(frozen=True)
 class CellRun:
-    """How one cell went: ``status`` is ok, error, timeout or died."""
+    """How one cell went: ``status`` is ok, error, timeout or died; ``task`` as in
+    ``CellCode``."""
 
     index: int
     name: str
@@ -118,6 +139,11 @@ class CellRun:
     status: str
     message: str = ""
     output: str = ""
+    task: str | None = None
+
+    @property
+    def where(self) -> str:
+        return _where(self.index, self.grade_id, self.task)
 
 
 @dataclass(frozen=True)
@@ -138,13 +164,28 @@ class Execution:
 
 @dataclass(frozen=True)
 class CellCode:
+    """One code cell to run: ``task`` names it for people (its grade_id, or the heading of
+    the section it is in); ``where`` says it in words."""
+
     index: int
     grade_id: str | None
     code: str
+    task: str | None = None
 
     @property
     def name(self) -> str:
         return f"<cell {self.index}>"
+
+    @property
+    def where(self) -> str:
+        return _where(self.index, self.grade_id, self.task)
+
+
+def _where(index: int, grade_id: str | None, task: str | None) -> str:
+    """``cell 6 (task softmax)``, ``cell 3 (under "Task 1: ...")`` or ``cell 9``."""
+    if grade_id:
+        return f"cell {index} (task {grade_id})"
+    return f'cell {index} (under "{task}")' if task else f"cell {index}"
 
 
 @dataclass(frozen=True)
@@ -178,23 +219,37 @@ class _Runner:
         self.zygote, self.notebook, self.limits = zygote, notebook, limits
         self.good: list[CellCode] = []
         self.sandbox: Sandbox | None = None
+        self.deadline = time.monotonic() + limits.budget if limits.budget else math.inf
+
+    def _timeout(self) -> float:
+        """The per-cell timeout, or what is left of the budget if that is less."""
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            if self.sandbox is not None:
+                self.sandbox.close()
+                self.sandbox = None
+            raise BudgetSpent()
+        return min(self.limits.timeout, left)
 
     def _ask(self, request: dict, expect: dict[str, Any]) -> dict:
         if self.sandbox is None:
             self._restart()
         try:
-            return self.sandbox.ask(request, self.limits.timeout, expect)
+            return self.sandbox.ask(request, self._timeout(), expect)
         except (SandboxTimeout, SandboxDied):
             self.sandbox = None
             raise
 
     def _restart(self) -> None:
-        """A fresh sandbox with the good cells replayed; a cell that breaks now is dropped."""
+        """A fresh sandbox with the good cells replayed (their time counts against the
+        budget); a cell that breaks now is dropped."""
         while True:
             self.sandbox = Sandbox(self.zygote, self.notebook, self.limits)
             for cell in list(self.good):
                 try:
-                    self.sandbox.ask(_cell_request(cell), self.limits.timeout, CELL_REPLY)
+                    self.sandbox.ask(_cell_request(cell), self._timeout(), CELL_REPLY)
+                except BudgetSpent:
+                    raise
                 except (SandboxTimeout, SandboxDied):
                     self.good.remove(cell)
                     break
@@ -204,16 +259,20 @@ class _Runner:
     def run_cell(self, cell: CellCode) -> CellRun:
         try:
             reply = self._ask(_cell_request(cell), CELL_REPLY)
+        except BudgetSpent:
+            message = (
+                f"not run: the submission's time budget of {self.limits.budget:g} s is used up"
+            )
+            return CellRun(cell.index, cell.name, cell.grade_id, "timeout", message, task=cell.task)
         except SandboxTimeout:
             message = f"did not finish within {self.limits.timeout:g} s"
-            return CellRun(cell.index, cell.name, cell.grade_id, "timeout", message)
+            return CellRun(cell.index, cell.name, cell.grade_id, "timeout", message, task=cell.task)
         except SandboxDied as died:
-            return CellRun(cell.index, cell.name, cell.grade_id, "died", str(died))
+            return CellRun(cell.index, cell.name, cell.grade_id, "died", str(died), task=cell.task)
         self.good.append(cell)
         status = "ok" if reply["ok"] else "error"
-        return CellRun(
-            cell.index, cell.name, cell.grade_id, status, reply["error"] or "", reply["output"]
-        )
+        message, output = reply["error"] or "", reply["output"]
+        return CellRun(cell.index, cell.name, cell.grade_id, status, message, output, cell.task)
 
     def run_exercise(self, request: ExerciseRequest) -> ExerciseRun:
         message = {
@@ -224,6 +283,11 @@ class _Runner:
         }
         try:
             reply = self._ask(message, EXERCISE_REPLY)
+        except BudgetSpent:
+            text = (
+                f"was not run: the submission's time budget of {self.limits.budget:g} s is used up"
+            )
+            return ExerciseRun(request.name, "timeout", message=text)
         except SandboxTimeout:
             text = f"did not return within {self.limits.timeout:g} s on the hidden cases"
             return ExerciseRun(request.name, "timeout", message=text)

@@ -9,6 +9,8 @@ the student's order. Magics and shell lines become plain Python calls of ``get_i
 from __future__ import annotations
 
 import ast
+import os
+import stat
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,21 +49,32 @@ class Submission:
 
 
 def read(path: Path) -> nbformat.NotebookNode:
-    """The notebook at ``path``, validated against the nbformat schema."""
+    """The notebook at ``path``, validated against the nbformat schema. A symbolic link is
+    refused (it could point at another student's notebook), and no message quotes the file."""
     try:
-        if path.stat().st_size > MAX_NOTEBOOK_BYTES:
-            raise InvalidSubmission(f"larger than {MAX_NOTEBOOK_BYTES >> 20} MB")
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as error:
+        if path.is_symlink():
+            raise InvalidSubmission("a symbolic link, not a notebook file: refused") from None
+        raise InvalidSubmission(f"cannot be read ({error.strerror})") from None
+    with os.fdopen(fd, "rb") as stream:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise InvalidSubmission("not a regular file")
+        data = stream.read(MAX_NOTEBOOK_BYTES + 1)
+    if len(data) > MAX_NOTEBOOK_BYTES:
+        raise InvalidSubmission(f"larger than {MAX_NOTEBOOK_BYTES >> 20} MB")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidSubmission("not a valid notebook: not UTF-8 text") from None
+    try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # old notebooks warn about missing cell ids
-            notebook = nbformat.reads(path.read_text(encoding="utf-8"), as_version=4)
+            notebook = nbformat.reads(text, as_version=4)
             nbformat.validate(notebook)
-    except InvalidSubmission:
-        raise
-    except Exception as error:  # JSON, encoding, schema: any of them makes it unreadable
-        message = str(error).strip().splitlines()[0] if str(error).strip() else ""
-        raise InvalidSubmission(
-            f"not a valid notebook: {type(error).__name__}: {message}"
-        ) from None
+    except Exception as error:  # JSON or schema: either makes it unreadable
+        kind = "not JSON" if isinstance(error, ValueError) else "not in the notebook format"
+        raise InvalidSubmission(f"not a valid notebook: {kind}") from None
     return notebook
 
 
@@ -87,24 +100,33 @@ def prepare(
     """The code cells to run: locked cells restored, grade cells left out."""
     grade_ids = [_grade_id(cell) for cell in notebook.cells]
     present = set(grade_ids)
-    cells: list[tuple[str | None, str]] = []  # (grade_id, source)
+    cells: list[tuple[str | None, str, str | None]] = []  # (grade_id, source, heading)
+    heading = None
     for cell, grade_id in zip(notebook.cells, grade_ids, strict=True):
+        if cell.cell_type == "markdown":
+            heading = _heading(cell.source) or heading
         if cell.cell_type != "code":
             continue
         locked = assignment.locked(grade_id)
-        cells.append((grade_id, locked.source if locked else cell.source))
+        cells.append((grade_id, locked.source if locked else cell.source, heading))
     for position, source_cell in enumerate(assignment.cells):
         if source_cell.kind == "locked" and source_cell.grade_id not in present:
             later = {cell.grade_id for cell in assignment.cells[position + 1 :]}
-            at = next((i for i, (gid, _) in enumerate(cells) if gid in later), len(cells))
-            cells.insert(at, (source_cell.grade_id, source_cell.source))
+            at = next((i for i, (gid, *_) in enumerate(cells) if gid in later), len(cells))
+            cells.insert(at, (source_cell.grade_id, source_cell.source, None))
     grade_cells = {cell.grade_id for cell in assignment.cells if cell.kind == "grade"}
     code = [
-        CellCode(index, grade_id, python(source))
-        for index, (grade_id, source) in enumerate(cells, start=1)
+        CellCode(index, grade_id, python(source), grade_id or heading)
+        for index, (grade_id, source, heading) in enumerate(cells, start=1)
         if grade_id not in grade_cells
     ]
     return Submission(name, path, assignment, tuple(code))
+
+
+def _heading(source: str) -> str | None:
+    """The text of the last Markdown heading in ``source`` (None: it has none)."""
+    headings = [line.lstrip("#").strip() for line in source.splitlines() if line.startswith("#")]
+    return headings[-1][:80] if headings and headings[-1] else None
 
 
 def _grade_id(cell: nbformat.NotebookNode) -> str | None:

@@ -1,15 +1,43 @@
 """The last stage: ``grades.csv``, ``grades.json``, one HTML page per submission, and the
-learner's table for ``attn-course check``. Student content is escaped everywhere in HTML."""
+learner's table for ``attn-course check``.
+
+Everything a submission can influence (its file name, messages from its sandbox) is treated as
+hostile: every text is capped at ``MAX_TEXT`` characters and stripped of control characters
+(``safe``), CSV cells that a spreadsheet would read as a formula are made inert, and the HTML
+pages come from a Jinja2 template with autoescaping.
+"""
 
 from __future__ import annotations
 
 import csv
-import html
 import json
 import re
 from pathlib import Path
 
+import jinja2
+from markupsafe import Markup, escape
+
 from attn_course.grader.pipeline import BatchGrade, SubmissionGrade
+
+MAX_TEXT = 4000
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+_FORMULA = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe(text: object, cap: int = MAX_TEXT) -> str:
+    """``text`` without control characters (newlines and tabs kept), at most ``cap``
+    characters."""
+    text = _CONTROL.sub("", str(text))
+    return text if len(text) <= cap else text[: cap - 40] + f" [... {len(text) - cap + 40} more]"
+
+
+def _csv_cell(value: object) -> object:
+    """A cell a spreadsheet shows as text: ``=HYPERLINK(...)`` becomes ``'=HYPERLINK(...)``."""
+    if not isinstance(value, str):
+        return value
+    text = " ".join(safe(value).splitlines())
+    return "'" + text if text.startswith(_FORMULA) else text
+
 
 COLUMNS = ("submission", "assignment", "exercise", "points", "max_points", "status", "feedback")
 
@@ -24,17 +52,16 @@ def write_reports(batch: BatchGrade, out: Path) -> dict[str, Path]:
         writer.writerow(COLUMNS)
         for submission in batch.submissions:
             for grade in submission.exercises:
-                writer.writerow(
-                    (
-                        submission.submission,
-                        submission.assignment,
-                        grade.exercise,
-                        _number(grade.points),
-                        _number(grade.max_points),
-                        grade.status,
-                        grade.feedback,
-                    )
+                row = (
+                    submission.submission,
+                    submission.assignment,
+                    grade.exercise,
+                    _number(grade.points),
+                    _number(grade.max_points),
+                    grade.status,
+                    grade.feedback,
                 )
+                writer.writerow([_csv_cell(value) for value in row])
     document = summary(
         batch, {name: page.relative_to(out).as_posix() for name, page in pages.items()}
     )
@@ -47,7 +74,7 @@ def summary(batch: BatchGrade, pages: dict[str, str]) -> dict:
     the batch, the seed of the hidden cases and the limits."""
     submissions = [
         {
-            "submission": submission.submission,
+            "submission": safe(submission.submission),
             "assignment": submission.assignment,
             "points": _number(submission.points),
             "max_points": _number(submission.max_points),
@@ -58,8 +85,8 @@ def summary(batch: BatchGrade, pages: dict[str, str]) -> dict:
                     "points": _number(grade.points),
                     "max_points": _number(grade.max_points),
                     "status": grade.status,
-                    "feedback": grade.feedback,
-                    "detail": grade.detail,
+                    "feedback": safe(grade.feedback),
+                    "detail": safe(grade.detail),
                 }
                 for grade in submission.exercises
             ],
@@ -68,7 +95,8 @@ def summary(batch: BatchGrade, pages: dict[str, str]) -> dict:
                     "cell": cell.index,
                     "grade_id": cell.grade_id,
                     "status": cell.status,
-                    "message": cell.message,
+                    "task": cell.task,
+                    "message": safe(cell.message),
                 }
                 for cell in submission.problems
             ],
@@ -89,6 +117,7 @@ def summary(batch: BatchGrade, pages: dict[str, str]) -> dict:
         },
         "seed": batch.seed,
         "limits": vars(batch.limits),
+        "missing_sandbox_layers": list(batch.missing_layers),
         "submissions": submissions,
     }
 
@@ -107,52 +136,33 @@ def feedback_pages(batch: BatchGrade, folder: Path) -> dict[str, Path]:
         counter = 2
         while page in pages.values():
             page, counter = folder / f"{stem}-{counter}.html", counter + 1
-        page.write_text(feedback_html(submission), encoding="utf-8")
+        page.write_text(feedback_html(submission, batch.missing_layers), encoding="utf-8")
         pages[submission.submission] = page
     return pages
 
 
-STYLE = """
-body { font-family: system-ui, sans-serif; max-width: 60rem; margin: 2rem auto; padding: 0 1rem; }
-table { border-collapse: collapse; width: 100%; }
-th, td { border-bottom: 1px solid #ddd; padding: 0.4rem; text-align: left; vertical-align: top; }
-pre { background: #f6f6f6; padding: 0.6rem; overflow-x: auto; }
-.passed { color: #1a7f37; } .failed, .error, .timeout, .forbidden, .invalid { color: #cf222e; }
-.missing { color: #9a6700; }
-"""
+def code_spans(text: str) -> Markup:
+    """``text`` escaped, with its `backtick` spans shown as ``<code>``."""
+    escaped = str(escape(safe(text)))
+    return Markup(re.sub(r"`([^`\n]+)`", r"<code>\1</code>", escaped))
 
 
-def feedback_html(submission: SubmissionGrade) -> str:
-    """The feedback page of one submission (a complete, self-contained HTML document)."""
-    e = html.escape
-    rows = "".join(
-        f"<tr><td>{e(g.exercise)}</td><td>{_number(g.points)} / {_number(g.max_points)}</td>"
-        f'<td class="{e(g.status)}">{e(g.status)}</td><td>{e(g.feedback)}</td></tr>'
-        for g in submission.exercises
-    )
-    details = "".join(
-        f"<h3>{e(g.exercise)}: {e(g.status)}</h3><p>{e(g.feedback)}</p><pre>{e(g.detail)}</pre>"
-        for g in submission.exercises
-        if g.status != "passed" and g.detail
-    )
-    problems = "".join(
-        f"<li>cell {cell.index}{' (' + e(cell.grade_id) + ')' if cell.grade_id else ''}: "
-        f"{e(cell.status)}: {e(cell.message)}</li>"
-        for cell in submission.problems
-    )
-    score = f"{_number(submission.points)} / {_number(submission.max_points)}"
-    title = f"{submission.submission}: {score}"
-    return (
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        f"<title>{e(title)}</title><style>{STYLE}</style></head><body>"
-        f"<h1>{e(submission.submission)}</h1>"
-        f"<p>Assignment {e(submission.assignment or 'unknown')}: "
-        f"<strong>{score}</strong> points</p>"
-        "<table><tr><th>exercise</th><th>points</th><th>status</th><th>feedback</th></tr>"
-        f"{rows}</table>"
-        + (f"<h2>What went wrong</h2>{details}" if details else "")
-        + (f"<h2>Cells with problems</h2><ul>{problems}</ul>" if problems else "")
-        + "</body></html>\n"
+_TEMPLATES = jinja2.Environment(
+    loader=jinja2.PackageLoader("attn_course.grader", "templates"),
+    autoescape=True,
+    undefined=jinja2.StrictUndefined,
+)
+_TEMPLATES.filters.update(code_spans=code_spans, number=_number, safe_text=safe)
+
+
+def feedback_html(submission: SubmissionGrade, missing_layers: tuple[str, ...] = ()) -> str:
+    """The feedback page of one submission (a complete, self-contained HTML document);
+    ``missing_layers``: the sandbox layers it was graded without."""
+    return _TEMPLATES.get_template("feedback.html").render(
+        submission=submission,
+        score=f"{_number(submission.points)} / {_number(submission.max_points)}",
+        details=[g for g in submission.exercises if g.status != "passed" and g.detail],
+        missing_layers=missing_layers,
     )
 
 
@@ -170,6 +180,5 @@ def table(submission: SubmissionGrade) -> str:
         if g.status != "passed" and g.detail:
             lines += ["", f"{g.exercise} ({g.status}): {g.feedback}", g.detail]
     for cell in submission.problems:
-        where = f"cell {cell.index}" + (f" ({cell.grade_id})" if cell.grade_id else "")
-        lines.append(f"\nnote: {where} {cell.status}: {cell.message}")
-    return "\n".join(lines)
+        lines.append(f"\nnote: {cell.where} {cell.status}: {cell.message}")
+    return safe("\n".join(lines), cap=64 * MAX_TEXT)

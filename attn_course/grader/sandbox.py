@@ -2,11 +2,11 @@
 
 It is forked from a zygote that has already imported torch (``zygote.py``), so
 a submission costs a fork instead of a Python start and an ``import torch``. Before it runs
-anything of the student's it confines itself (``confine.py``), forgets the course package
-(``attn_course.reference`` cannot be imported, ``attn_course.checks`` is a stand-in whose
+anything of the student's it isolates and confines itself (``isolate.py``, ``confine.py``),
+forgets the course package (only ``attn_course.checks`` can be imported: a stand-in whose
 ``check`` does nothing), and sends everything back through ``codec`` (no pickle).
 
-Requests, one at a time, each answered by one reply:
+Requests, one at a time, each answered by one reply that echoes the request's ``nonce``:
 - ``{"op": "cell", "code": str, "name": str}`` runs one cell of the notebook (already turned
   into plain Python) in the notebook's namespace; the reply holds ``ok``, ``error`` (the
   exception in one line, with the line of the cell) and ``output`` (what it printed, capped);
@@ -21,6 +21,7 @@ This module must stay light: the zygote imports it, and nothing that imports
 from __future__ import annotations
 
 import contextlib
+import importlib
 import importlib.abc
 import importlib.util
 import io
@@ -35,7 +36,7 @@ from typing import Any
 import torch
 
 import attn_course
-from attn_course.grader import codec, confine
+from attn_course.grader import codec, confine, isolate
 
 
 def _load_core() -> types.ModuleType:
@@ -61,18 +62,20 @@ class Limits:
     timeout: float = 30.0
     memory_mb: int = 4096
     output_kb: int = 64
-    file_mb: int = 64
+    file_mb: int = 64  # the largest file, and the disk the whole sandbox may fill
     cpu_seconds: int = 0  # 0: a backstop of 100 timeouts
+    processes: int = 32  # processes and threads of a submission together
+    budget: float = 0.0  # all the time a submission's cells and exercises may take; 0: none
 
     @property
     def cpu_limit(self) -> int:
         return self.cpu_seconds or int(100 * self.timeout) + 60
 
 
-def serve(read_fd: int, write_fd: int, home: str, limits: Limits) -> None:
-    """Entry point of a sandbox (a fresh fork of the zygote): confine, then answer requests
-    read from ``read_fd`` on ``write_fd`` until the grader closes the channel."""
-    output = _confine(Path(home), limits)
+def serve(read_fd: int, write_fd: int, home: str, limits: Limits, cgroups: list[str]) -> None:
+    """Entry point of a sandbox (a fresh fork of the zygote): isolate and confine, then answer
+    requests read from ``read_fd`` on ``write_fd`` until the grader closes the channel."""
+    output = _confine(Path(home), limits, cgroups, [read_fd, write_fd])
     namespace = _notebook_namespace()
     while True:
         try:
@@ -83,23 +86,38 @@ def serve(read_fd: int, write_fd: int, home: str, limits: Limits) -> None:
             reply = _run_cell(request["code"], request["name"], namespace, output)
         else:
             reply = _run_exercise(request, namespace)
-        codec.write_message(write_fd, reply)
+        codec.write_message(write_fd, {**reply, "nonce": request["nonce"]})
 
 
-def _confine(home: Path, limits: Limits) -> _CappedText:
+def _confine(home: Path, limits: Limits, cgroups: list[str], channel: list[int]) -> _CappedText:
+    """Every layer this machine offers (``isolate.probe`` told the grader which are missing;
+    it decided whether to grade without them)."""
     os.setsid()  # its own process group: the grader kills the sandbox and all it started
     confine.die_with_parent()
     devnull = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):  # output written straight to the file descriptors goes nowhere
         os.dup2(devnull, fd)
     os.close(devnull)
+    with contextlib.suppress(OSError):
+        isolate.join_cgroups(cgroups)
+    number = os.getpid()
+    with contextlib.suppress(OSError):
+        number = isolate.enter_namespaces(channel)  # from here on: PID 1 of its namespaces
+        isolate.mount_private(home, limits.file_mb)
     os.environ.clear()
     os.environ.update(confine.scrubbed_environment(home))
     os.chdir(home)
     torch.set_num_threads(1)
-    confine.set_limits(limits.memory_mb, limits.file_mb, limits.cpu_limit)
-    with contextlib.suppress(OSError):  # a kernel that refuses Landlock: the limits still hold
-        confine.restrict_writes([home, Path(os.devnull)])
+    with contextlib.suppress(OSError):  # no pyseccomp or libseccomp: probe reported it
+        isolate.forbid_sockets()
+    with contextlib.suppress(OSError):  # while still able to see every allowed path
+        readable = confine.readable_paths(Path(attn_course.__file__).parent)
+        confine.restrict(readable, [home, Path(os.devnull)])
+    with contextlib.suppress(OSError):
+        isolate.drop_privileges(home, number)
+    own_uid = os.getuid() >= isolate.SANDBOX_UID_BASE  # else a process limit counts others too
+    processes = limits.processes if own_uid else 0
+    confine.set_limits(limits.memory_mb, limits.file_mb, limits.cpu_limit, processes)
     _forget_course_package()
     output = _CappedText(limits.output_kb * 1024)
     sys.stdout = sys.stderr = output
@@ -138,7 +156,7 @@ class _CourseBlocker(importlib.abc.MetaPathFinder):
     """Refuses ``attn_course.reference`` and the real checks to code being graded."""
 
     def find_spec(self, name, path=None, target=None):
-        if name.startswith(("attn_course.reference", "attn_course.checks.")):
+        if name.startswith("attn_course.") and name != "attn_course.checks":
             raise ImportError(f"{name} is not available to code being graded")
         return None
 
@@ -146,10 +164,12 @@ class _CourseBlocker(importlib.abc.MetaPathFinder):
 def _forget_course_package() -> None:
     for name in [name for name in sys.modules if name.split(".")[0] == "attn_course"]:
         del sys.modules[name]
+    package = types.ModuleType("attn_course", "Stand-in: only its checks, which do nothing.")
     checks = types.ModuleType("attn_course.checks", "Stand-in: checks do nothing while grading.")
-    checks.__path__ = []
+    package.__path__ = checks.__path__ = []
+    package.checks = checks
     checks.__getattr__ = _checks_attribute
-    sys.modules["attn_course.checks"] = checks
+    sys.modules.update({"attn_course": package, "attn_course.checks": checks})
     sys.meta_path.insert(0, _CourseBlocker())
 
 
@@ -165,7 +185,13 @@ def _checks_attribute(name: str) -> Any:
 
 def warm_up() -> None:
     """Run what every sandbox runs once, in the zygote, so that torch's lazy imports (the
-    dispatch modes behind ``record_forbidden``, ``nn.Linear``) are paid once, not per fork."""
+    dispatch modes behind ``record_forbidden``, ``nn.Linear``) are paid once, not per fork;
+    import the modules a notebook may import (``static.ALLOWED_MODULES``): a sandbox's user
+    may not be able to read the runtime's files."""
+    for name in ("random", "itertools", "functools", "collections", "typing", "dataclasses"):
+        importlib.import_module(name)
+    for name in ("time", "torch.nn.init", "matplotlib", "matplotlib.pyplot"):
+        importlib.import_module(name)
     module = torch.nn.Linear(3, 1)
     module.load_state_dict({"weight": torch.ones(1, 3), "bias": torch.zeros(1)})
     case = core.Case("warm-up", (torch.ones(2, 3),))
@@ -237,6 +263,8 @@ def _run_exercise(request: dict, namespace: dict) -> dict:
 def _outcome(obj: Any, case: Any, forbidden: list[str]) -> Any:
     try:
         outcome = core.run_case(obj, case, tuple(forbidden))
+        if outcome.error is not None:
+            outcome.error = outcome.error[:2000]
         codec.encode(outcome)  # fails here, not in the reply, if the output cannot be sent
         return outcome
     except BaseException as error:  # SystemExit, an unsendable output, ...

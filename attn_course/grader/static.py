@@ -1,60 +1,141 @@
-"""Forbidden code, found by reading the submission (in the grader's process).
+"""What a submission's code may contain, decided by reading it (in the grader's process).
 
-The sandbox records forbidden torch calls as they happen (``record_forbidden``), but a student's
-code runs in that process and could switch the recorder off. So the grader also reads the code:
-for each exercise it collects what the graded name reaches (its own definition and, by name,
-the top-level functions, classes, assignments and imports it uses, transitively) and looks
-there for
+A student's code runs in the sandbox, where it could switch off anything that records what it
+does. So the primary rule is read here, where it cannot interfere:
 
-- an attribute, an imported name or a ``getattr`` string containing a forbidden fragment
-  (``torch.softmax``, ``F.softmax``, ``nn.Softmax``, ``from torch import softmax as sm``, ...);
-- ``attn_course.reference``, imported or reached as an attribute;
-- code run from strings or imported by name (``exec``, ``eval``, ``compile``, ``__import__``,
-  ``importlib``, ``getattr`` on a module with a computed name), which could hide either of
-  the above.
-
-Top-level statements that are not definitions (a test comparing with ``torch.softmax`` in a
-scratch cell) are not reached, so they are allowed.
+- ``violations``: an allow-list over **all** code cells. Imports only from ``ALLOWED_MODULES``;
+  no dunder names or attributes (``__init__`` aside), no private attributes except on ``self``
+  and ``cls``; none of the built-ins that run strings or look things up by a computed name
+  (``DENIED_NAMES``) and none of the attributes that lead to files, processes, frames or
+  torch's own machinery (``DENIED_ATTRIBUTES``). One violation anywhere forfeits every exercise:
+  such a cell could change what the sandbox reports for any of them.
+- ``forbidden_uses``: for each exercise, the forbidden built-ins (``torch.softmax``,
+  ``F.scaled_dot_product_attention``, ...) in what the graded name reaches: its own definition
+  and, by name, the top-level functions, classes, assignments and imports it uses,
+  transitively. A scratch cell comparing with ``torch.softmax`` is not reached, so it is allowed.
 """
 
 from __future__ import annotations
 
 import ast
-from collections.abc import Collection, Sequence
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 
-DYNAMIC = ("exec", "eval", "compile", "__import__", "importlib")
-REFERENCE = "attn_course.reference"
-# Ways into the sandbox's own machinery (its frames, its modules, the recorder): no notebook
-# needs them, and any cell using them could change what the sandbox reports.
-TAMPERING = (
-    "_getframe",
-    "f_globals",
-    "f_locals",
-    "f_back",
-    "tb_frame",
-    "gi_frame",
-    "get_objects",
-    "get_referrers",
-    "meta_path",
-    "record_forbidden",
-    "run_case",
-    "_attn_course_sandbox_core",
+ALLOWED_MODULES = frozenset(
+    {"__future__", "math", "random", "itertools", "functools", "collections", "typing"}
+    | {"dataclasses", "time", "torch", "torch.nn", "torch.nn.functional", "torch.nn.init"}
+    | {"matplotlib", "matplotlib.pyplot", "attn_course.checks"}
 )
+DENIED_NAMES = frozenset(
+    {"exec", "eval", "compile", "getattr", "setattr", "delattr", "vars", "globals", "locals"}
+    | {"open", "breakpoint", "input", "help", "memoryview", "exit", "quit"}
+)
+DENIED_ATTRIBUTES = frozenset(
+    # torch's machinery: loading code or pickles, compilers, dispatch and function modes
+    {"hub", "jit", "library", "overrides", "ops", "package", "multiprocessing", "distributed"}
+    | {"utils", "fx", "export", "serialization", "classes", "compile", "load", "from_file"}
+    | {"get_type_hints", "record_forbidden", "record_sizes", "run_case"}
+    # frames and code objects, the way from any function to its module's globals
+    | {"f_globals", "f_locals", "f_back", "f_builtins", "f_code", "tb_frame", "tb_next"}
+    | {"gi_frame", "gi_code", "cr_frame", "cr_code", "ag_frame", "ag_code", "co_code"}
+)
+DEFINABLE_DUNDERS = frozenset(
+    {"__init__", "__repr__", "__str__", "__len__", "__getitem__", "__iter__", "__call__"}
+)
+_DUNDER = re.compile(r"^__.*__$")
 
 
-def tampering(trees: Sequence[ast.Module]) -> list[str]:
-    """Uses, anywhere in the notebook, of the sandbox's machinery (``TAMPERING``) or of
-    ``sys.modules``."""
-    found = []
-    for tree in trees:
-        for node in ast.walk(tree):
-            name = node.attr if isinstance(node, ast.Attribute) else getattr(node, "id", None)
-            if isinstance(node, ast.Constant) and isinstance(node.value, str):
-                name = node.value
-            dotted = _dotted(node) if isinstance(node, ast.Attribute) else ""
-            if (name in TAMPERING or dotted.endswith("sys.modules")) and name not in found:
-                found.append(dotted or name)
+@dataclass(frozen=True)
+class Violation:
+    """One construct outside the allow-list: ``cell`` is the index of its code cell."""
+
+    cell: int
+    construct: str
+    reason: str
+
+
+def violations(cells: Sequence[tuple[int, str]]) -> list[Violation]:
+    """Everything outside the allow-list in ``cells`` ((index, plain Python) pairs), in order;
+    a cell that does not parse is left to the sandbox, which reports its SyntaxError."""
+    found: list[Violation] = []
+    for index, code in cells:
+        try:
+            tree = ast.parse(code)
+        except (SyntaxError, ValueError):
+            continue
+        for construct, reason in _walk(tree):
+            violation = Violation(index, construct, reason)
+            if violation not in found:
+                found.append(violation)
     return found
+
+
+def _walk(tree: ast.AST):
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            yield from _import(node)
+        elif isinstance(node, ast.Name) and (node.id in DENIED_NAMES or _DUNDER.match(node.id)):
+            yield node.id, "it can run code from a string or reach the sandbox's internals"
+        elif isinstance(node, ast.Attribute):
+            yield from _attribute(node)
+        elif _defines_dunder(node):
+            yield f"def {node.name}", "it changes how Python or torch treats an object"
+        if _is_cell_magic(node):  # %%time and friends: the body is code too
+            try:
+                yield from _walk(ast.parse(node.args[2].value))
+            except (SyntaxError, ValueError):
+                continue
+
+
+def _import(node: ast.Import | ast.ImportFrom):
+    if isinstance(node, ast.ImportFrom):
+        module = "." * node.level + (node.module or "")
+        if module not in ALLOWED_MODULES:
+            yield f"from {module} import ...", _IMPORTS
+            return
+        for alias in node.names:
+            if alias.name == "*":
+                yield f"from {module} import *", "it hides which names it brings in"
+            elif alias.name in DENIED_ATTRIBUTES or alias.name.startswith("_"):
+                yield f"from {module} import {alias.name}", _ATTRIBUTES
+            elif module == "attn_course.checks" and alias.name != "check":
+                yield f"from {module} import {alias.name}", _IMPORTS
+    else:
+        for alias in node.names:
+            if alias.name not in ALLOWED_MODULES:
+                yield f"import {alias.name}", _IMPORTS
+
+
+def _attribute(node: ast.Attribute):
+    name = node.attr
+    receiver = node.value.id if isinstance(node.value, ast.Name) else ""
+    if _DUNDER.match(name) and name != "__init__":
+        yield _dotted(node), "dunder attributes reach Python's internals"
+    elif name.startswith("_") and not _DUNDER.match(name) and receiver not in ("self", "cls"):
+        yield _dotted(node), "private attributes reach torch's or the sandbox's internals"
+    elif name in DENIED_ATTRIBUTES:
+        yield _dotted(node), _ATTRIBUTES
+
+
+def _defines_dunder(node: ast.AST) -> bool:
+    definition = isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
+    return definition and bool(_DUNDER.match(node.name)) and node.name not in DEFINABLE_DUNDERS
+
+
+def _is_cell_magic(node: ast.AST) -> bool:
+    return (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "run_cell_magic"
+        and len(node.args) == 3
+        and isinstance(node.args[2], ast.Constant)
+        and isinstance(node.args[2].value, str)
+    )
+
+
+_IMPORTS = "imports are limited to " + ", ".join(sorted(ALLOWED_MODULES - {"__future__"}))
+_ATTRIBUTES = "it leads to files, processes, compiled code or the sandbox's own machinery"
 
 
 def definitions(trees: Sequence[ast.Module]) -> dict[str, list[ast.AST]]:
@@ -112,51 +193,20 @@ def _free_names(statement: ast.AST) -> set[str]:
     return loaded - own
 
 
-def imported(bound: dict[str, list[ast.AST]]) -> set[str]:
-    """The top-level names bound by an import (modules, mostly)."""
-    return {
-        name
-        for name, statements in bound.items()
-        if any(isinstance(s, ast.Import | ast.ImportFrom) for s in statements)
-    }
-
-
-def forbidden_uses(
-    statements: Sequence[ast.AST], fragments: Sequence[str], modules: Collection[str] = ()
-) -> list[str]:
-    """What in ``statements`` is forbidden, as readable snippets (empty: nothing). ``modules``
-    are the names whose attributes may not be looked up by a computed name (``imported``)."""
+def forbidden_uses(statements: Sequence[ast.AST], fragments: Sequence[str]) -> list[str]:
+    """The forbidden built-ins named in ``statements``, as readable snippets (empty: none)."""
     found: list[str] = []
-
-    def add(what: str) -> None:
-        if what not in found:
-            found.append(what)
-
     for statement in statements:
         for node in ast.walk(statement):
-            if isinstance(node, ast.Attribute):
-                dotted = _dotted(node)
-                if _matches(node.attr, fragments) or REFERENCE in dotted:
-                    add(dotted)
+            what = ""
+            if isinstance(node, ast.Attribute) and _matches(node.attr, fragments):
+                what = _dotted(node)
             elif isinstance(node, ast.Import | ast.ImportFrom):
                 module = (node.module or "") if isinstance(node, ast.ImportFrom) else ""
-                for alias in node.names:
-                    full = f"{module}.{alias.name}" if module else alias.name
-                    if _matches(alias.name, fragments) or full.startswith(REFERENCE):
-                        add(f"import of {full}")
-                    elif full.split(".")[0] == "importlib":
-                        add("importlib")
-            elif isinstance(node, ast.Name) and node.id in DYNAMIC:
-                add(f"{node.id} (code run from a string)")
-            elif isinstance(node, ast.Call) and _dotted(node.func) == "getattr":
-                target, argument = [*node.args, None, None][:2]
-                if argument is None:
-                    continue
-                if not isinstance(argument, ast.Constant):
-                    if _dotted(target).split(".")[0] in modules:
-                        add("getattr with a computed name (code run from a string)")
-                elif _matches(argument.value, fragments):
-                    add(f"getattr(..., {argument.value!r})")
+                names = [alias.name for alias in node.names if _matches(alias.name, fragments)]
+                what = f"import of {module + '.' if module else ''}{names[0]}" if names else ""
+            if what and what not in found:
+                found.append(what)
     return found
 
 

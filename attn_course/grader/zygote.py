@@ -37,10 +37,11 @@ class Zygote:
     def __init__(self) -> None:
         self._sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         environment = confine.scrubbed_environment(Path(tempfile.gettempdir()))
-        self._process = subprocess.Popen(
-            [sys.executable, "-m", "attn_course.grader.zygote", str(theirs.fileno())],
+        self._process = subprocess.Popen(  # -I: nothing from the working directory or the env
+            [sys.executable, "-I", "-m", "attn_course.grader.zygote", str(theirs.fileno())],
             pass_fds=[theirs.fileno()],
             env=environment,
+            cwd="/",
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
         )
@@ -50,6 +51,7 @@ class Zygote:
         self._pids: list[int] = []
         self._exits: dict[int, int] = {}
         self._ready = False
+        self._missing: tuple[str, ...] = ()
         self._alive = True
         threading.Thread(target=self._listen, name="zygote-listener", daemon=True).start()
 
@@ -66,17 +68,20 @@ class Zygote:
                     return
                 event = json.loads(message)
                 if "ready" in event:
-                    self._ready = True
+                    self._ready, self._missing = True, tuple(event["missing"])
                 elif "pid" in event:
                     self._pids.append(event["pid"])
                 else:
                     self._exits[event["exit"]] = event["code"]
                 self._changed.notify_all()
 
-    def fork(self, read_fd: int, write_fd: int, home: Path, limits: dict) -> int:
+    def fork(
+        self, read_fd: int, write_fd: int, home: Path, limits: dict, cgroups: list[str]
+    ) -> int:
         """Start a sandbox reading requests from ``read_fd`` and writing replies to
-        ``write_fd``, with ``limits`` (a ``sandbox.Limits`` as a dict); return its pid."""
-        request = json.dumps({"home": str(home), "limits": limits})
+        ``write_fd``, with ``limits`` (a ``sandbox.Limits`` as a dict), in ``cgroups``;
+        return its pid."""
+        request = json.dumps({"home": str(home), "limits": limits, "cgroups": cgroups})
         with self._fork_lock, self._changed:
             self._changed.wait_for(lambda: self._ready or not self._alive, timeout=300)
             if not (self._alive and self._ready):
@@ -86,6 +91,15 @@ class Zygote:
             if not self._pids:
                 raise ZygoteGone("the zygote did not fork a sandbox")
             return self._pids.pop()
+
+    def missing_layers(self) -> tuple[str, ...]:
+        """The isolation layers (``isolate.LAYERS``) this machine cannot give a sandbox;
+        waits until the zygote is ready."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._ready or not self._alive, timeout=300)
+            if not self._ready:
+                raise ZygoteGone("the grader's zygote process is gone or never started")
+            return self._missing
 
     @property
     def alive(self) -> bool:
@@ -117,9 +131,10 @@ class Zygote:
 
 def serve(sock: socket.socket) -> None:
     """The zygote process's loop (this module runs as a script; only here torch is imported)."""
-    from attn_course.grader import sandbox
+    from attn_course.grader import isolate, sandbox
 
     sandbox.warm_up()
+    missing = isolate.probe()
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_w, False)
     signal.set_wakeup_fd(wake_w)
@@ -127,7 +142,7 @@ def serve(sock: socket.socket) -> None:
     poller = select.poll()
     poller.register(sock, select.POLLIN)
     poller.register(wake_r, select.POLLIN)
-    sock.send(json.dumps({"ready": True}).encode())
+    sock.send(json.dumps({"ready": True, "missing": missing}).encode())
     while True:
         for fd, _ in poller.poll():
             if fd == wake_r:
@@ -146,7 +161,7 @@ def serve(sock: socket.socket) -> None:
                     os.close(fd_to_close)
                 try:
                     limits = sandbox.Limits(**request["limits"])
-                    sandbox.serve(fds[0], fds[1], request["home"], limits)
+                    sandbox.serve(fds[0], fds[1], request["home"], limits, request["cgroups"])
                 finally:
                     os._exit(0)
             for fd_to_close in fds:

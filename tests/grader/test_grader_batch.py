@@ -90,9 +90,9 @@ def samples(outside: Path) -> dict[str, tuple[dict, dict[str, str]]]:
         ),
         "reference-import-fail": (
             {"replace": {"context_vector": "from attn_course.reference import context_vector\n"}},
-            {"context_vector": "forbidden"},
+            dict.fromkeys(EXERCISES, "forbidden"),
         ),
-        "hidden-builtin-fail": (  # invisible to the static check: the sandbox's recorder sees it
+        "hidden-builtin-fail": (  # vars() is outside the allow-list
             {
                 "replace": {
                     "softmax": "table = vars(torch.nn.functional)\n"
@@ -100,7 +100,7 @@ def samples(outside: Path) -> dict[str, tuple[dict, dict[str, str]]]:
                     "    return table['soft' + 'max'](scores, dim=dim)\n"
                 }
             },
-            {"softmax": "forbidden"},
+            dict.fromkeys(EXERCISES, "forbidden"),
         ),
         "computed-getattr-fail": (
             {
@@ -109,7 +109,7 @@ def samples(outside: Path) -> dict[str, tuple[dict, dict[str, str]]]:
                     "    return getattr(torch, 'soft' + 'max')(scores, dim)\n"
                 }
             },
-            {"softmax": "forbidden"},
+            dict.fromkeys(EXERCISES, "forbidden"),
         ),
         "recorder-disabled-fail": (  # reaching into the sandbox forfeits every exercise
             {
@@ -157,8 +157,7 @@ def samples(outside: Path) -> dict[str, tuple[dict, dict[str, str]]]:
             {
                 "add": (
                     "import attn_course.checks as checks\n"
-                    "checks.check = lambda *args, **kwargs: None\n"
-                    "import attn_course.checks.core as core\n",
+                    "checks.check = lambda *args, **kwargs: None\n",
                 ),
                 "edit_locked": {"check_softmax": "print('softmax: all good')\n"},
                 "replace": {"softmax": NO_MAX_SHIFT},
@@ -183,9 +182,9 @@ def samples(outside: Path) -> dict[str, tuple[dict, dict[str, str]]]:
             },
             {"softmax": "timeout"},
         ),
-        "kernel-death-scratch-pass": (
+        "kernel-death-scratch-fail": (  # import os is outside the allow-list: nothing runs
             {"add": ("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n",)},
-            {},
+            dict.fromkeys(EXERCISES, "forbidden"),
         ),
         "kernel-death-forward-fail": (
             {
@@ -195,7 +194,7 @@ def samples(outside: Path) -> dict[str, tuple[dict, dict[str, str]]]:
                     )
                 }
             },
-            {"SimpleAttention": "error"},
+            dict.fromkeys(EXERCISES, "forbidden"),
         ),
         "memory-hog-fail": (
             {
@@ -208,12 +207,7 @@ def samples(outside: Path) -> dict[str, tuple[dict, dict[str, str]]]:
             {"softmax": "error"},
         ),
         "output-flood-pass": (
-            {
-                "add": (
-                    "for _ in range(200_000):\n    print('x' * 100)\n",
-                    "import os\nos.write(1, b'y' * 10_000_000)\n",
-                )
-            },
+            {"add": ("for _ in range(200_000):\n    print('x' * 100)\n",)},
             {},
         ),
         "pickle-payload-fail": (
@@ -229,9 +223,9 @@ def samples(outside: Path) -> dict[str, tuple[dict, dict[str, str]]]:
                     "    return Evil()\n"
                 },
             },
-            {"attention_scores": "failed"},
+            dict.fromkeys(EXERCISES, "forbidden"),
         ),
-        "rewrite-files-pass": (
+        "rewrite-files-fail": (
             {
                 "add": (
                     "import os, pathlib\n"
@@ -242,15 +236,24 @@ def samples(outside: Path) -> dict[str, tuple[dict, dict[str, str]]]:
                     "import pathlib\npathlib.Path('mine.txt').write_text('my own directory')\n",
                 )
             },
-            {},
+            dict.fromkeys(EXERCISES, "forbidden"),
         ),
-        "kill-zygote-pass": (
+        "kill-zygote-fail": (
             {"add": ("import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\n",)},
-            {},
+            dict.fromkeys(EXERCISES, "forbidden"),
         ),
         "syntax-error-fail": (
             {"replace": {"softmax": "def softmax(scores, dim=-1)\n    return scores\n"}},
             {"softmax": "error"},
+        ),
+        "softmax-broken-inside-module-fail": (  # SimpleAttention passes with softmax fixed
+            {
+                "replace": {
+                    "softmax": "def softmax(scores, dim=-1):\n    return scores\n",
+                    "SimpleAttention": ALTERNATIVES["SimpleAttention"],
+                }
+            },
+            {"softmax": "failed"},
         ),
         "missing-cell-fail": ({"drop": ("context_vector",)}, {"context_vector": "missing"}),
     }
@@ -321,12 +324,15 @@ def test_feedback_names_the_mistake(graded):
     assert "batch broadcasting" in feedback("scores-batch-broadcast-fail", "attention_scores")
     assert "built-in softmax" in feedback("builtin-softmax-fail", "softmax")
     assert "attn_course.reference" in feedback("reference-import-fail", "context_vector")
-    assert "strings" in feedback("computed-getattr-fail", "softmax")
-    assert "sandbox" in feedback("faked-outcomes-fail", "attention_scores")
+    assert "`getattr`" in feedback("computed-getattr-fail", "softmax")
+    assert "(task softmax)" in feedback("computed-getattr-fail", "attention_scores")
+    assert "`import sys`" in feedback("faked-outcomes-fail", "attention_scores")
     assert "time" in feedback("cell-timeout-fail", "context_vector")
-    assert "kernel" in feedback("kernel-death-forward-fail", "SimpleAttention")
+    assert "`import os`" in feedback("kernel-death-forward-fail", "SimpleAttention")
     assert "allocate" in feedback("memory-hog-fail", "softmax")
     assert "SyntaxError" in feedback("syntax-error-fail", "softmax")
+    fixed = feedback("softmax-broken-inside-module-fail", "SimpleAttention")
+    assert "once `softmax` is fixed" in fixed
     detail = next(
         g
         for g in by_name["test-softmax-no-max-shift-fail.ipynb"].exercises
@@ -337,9 +343,6 @@ def test_feedback_names_the_mistake(graded):
 
 def test_broken_cells_are_reported(graded):
     _, by_name, *_ = graded
-    problems = by_name["test-kernel-death-scratch-pass.ipynb"].problems
-    assert [cell.status for cell in problems] == ["died"]
-    assert "SIGKILL" in problems[0].message
     timeout, *later = by_name["test-cell-timeout-fail.ipynb"].problems
     assert (timeout.grade_id, timeout.status) == ("context_vector", "timeout")
     assert [cell.status for cell in later] == ["error"]  # the worked example using it

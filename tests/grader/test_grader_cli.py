@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import csv
+import json
 import subprocess
 import sys
 
 import pytest
 
 from attn_course.cli import main
+from attn_course.grader.zygote import Zygote
 
 
 def attn_course(*args: str, cwd=None) -> subprocess.CompletedProcess:
@@ -86,3 +88,25 @@ def test_check_prints_the_verdicts_as_a_table(submission_writer, tmp_path):
     assert table["attention_scores"] == ["2/2", "passed"]
     assert table["total"] == ["7/10"]
     assert "max shift" in result.stdout and "expected" in result.stdout
+
+
+def test_grade_refuses_when_a_layer_is_missing(submission_writer, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(Zygote, "missing_layers", lambda self: ("cgroups",))
+    submission_writer(tmp_path, "correct", "pass")
+    out = tmp_path / "out"
+    assert main(["grade", str(tmp_path), "--out", str(out)]) == 3
+    assert "cgroups" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_allow_weak_sandbox_records_the_missing_layers(submission_writer, tmp_path, monkeypatch):
+    monkeypatch.setattr(Zygote, "missing_layers", lambda self: ("cgroups",))
+    folder, out = tmp_path / "submitted", tmp_path / "out"
+    folder.mkdir()
+    submission_writer(folder, "correct", "pass")
+    assert main(["grade", str(folder), "--out", str(out), "--allow-weak-sandbox"]) == 0
+    document = json.loads((out / "grades.json").read_text(encoding="utf-8"))
+    assert document["missing_sandbox_layers"] == ["cgroups"]
+    assert document["totals"]["points"] == 10
+    (page,) = (out / "feedback").glob("*.html")
+    assert "cgroups" in page.read_text(encoding="utf-8")

@@ -74,4 +74,4 @@ def test_printed_output_is_capped(zygote, tmp_path):
 def test_the_grader_cannot_be_signalled(zygote, tmp_path):
     cells = [f"import os, signal\nos.kill({os.getpid()}, signal.SIGTERM)"]
     runs = run(zygote, tmp_path, cells).cells
-    assert runs[0].status == "error" and "PermissionError" in runs[0].message
+    assert runs[0].status == "error"  # not visible (PID namespace) or not allowed (Landlock)

@@ -1,4 +1,5 @@
-"""The static check: what an exercise's definition reaches, and what in it is forbidden."""
+"""The static checks: the allow-list over every cell, and the forbidden built-ins an
+exercise's definition reaches."""
 
 from __future__ import annotations
 
@@ -13,7 +14,11 @@ SETUP = "import torch\nimport torch.nn.functional as F\nfrom torch import nn"
 
 def uses(cells: list[str], name: str, fragments=("softmax",)) -> list[str]:
     bound = static.definitions([ast.parse(cell) for cell in [SETUP, *cells]])
-    return static.forbidden_uses(static.reached(name, bound), fragments, static.imported(bound))
+    return static.forbidden_uses(static.reached(name, bound), fragments)
+
+
+def constructs(*cells: str) -> list[str]:
+    return [v.construct for v in static.violations(list(enumerate([SETUP, *cells], start=1)))]
 
 
 @pytest.mark.parametrize(
@@ -26,35 +31,19 @@ def uses(cells: list[str], name: str, fragments=("softmax",)) -> list[str]:
         "from torch.nn.functional import softmax as sm\n"
         "def softmax(s, dim=-1):\n    return sm(s, dim)",
         "helper = torch.softmax\ndef softmax(s, dim=-1):\n    return helper(s, dim)",
-        "def softmax(s, dim=-1):\n    return getattr(torch, 'softmax')(s, dim)",
     ],
 )
 def test_builtin_reached_from_the_solution(code):
     assert uses([code], "softmax")
+    assert constructs(code) == []  # allowed by the allow-list: only the exercise is forbidden
 
 
 def test_builtin_through_a_helper_in_another_cell():
     cells = [
-        "def _normalise(s, dim):\n    return torch.softmax(s, dim)",
-        "def softmax(s, dim=-1):\n    return _normalise(s, dim)",
+        "def normalise(s, dim):\n    return torch.softmax(s, dim)",
+        "def softmax(s, dim=-1):\n    return normalise(s, dim)",
     ]
     assert uses(cells, "softmax") == ["torch.softmax"]
-
-
-@pytest.mark.parametrize(
-    "code",
-    [
-        "from attn_course.reference import softmax",
-        "from attn_course import reference\n"
-        "def softmax(s, dim=-1):\n    return reference.softmax(s)",
-        "import attn_course.reference as r\ndef softmax(s, dim=-1):\n    return r.softmax(s)",
-        "def softmax(s, dim=-1):\n    return eval('torch.soft' + 'max')(s, dim)",
-        "def softmax(s, dim=-1):\n    return getattr(torch, 'soft' + 'max')(s, dim)",
-        "import importlib\ndef softmax(s, dim=-1):\n    return importlib.import_module('x').f(s)",
-    ],
-)
-def test_reference_and_hidden_code_are_forbidden_everywhere(code):
-    assert uses([code], "softmax", fragments=())
 
 
 @pytest.mark.parametrize(
@@ -80,19 +69,14 @@ def test_reference_and_hidden_code_are_forbidden_everywhere(code):
             "    reference_weights = (s - s.amax(dim, keepdim=True)).exp()\n"
             "    return reference_weights / reference_weights.sum(dim, keepdim=True)",
         ],
-        # attributes of the learner's own objects may be looked up by a computed name
-        [
-            "class MultiHeadAttention(nn.Module):\n    def forward(self, x):\n"
-            "        return [getattr(self, f'w_{n}')(x) for n in 'qkv']",
-            "def softmax(s, dim=-1):\n    return MultiHeadAttention()(s)",
-        ],
     ],
 )
 def test_allowed_code(cells):
     assert uses(cells, "softmax") == []
+    assert constructs(*cells) == []
 
 
-def test_no_fragments_means_only_reference_and_hidden_code_are_checked():
+def test_no_fragments_means_nothing_is_forbidden_to_the_exercise():
     code = (
         "class SimpleAttention(nn.Module):\n"
         "    def forward(self, x):\n        return torch.softmax(x, 1)"
@@ -103,15 +87,61 @@ def test_no_fragments_means_only_reference_and_hidden_code_are_checked():
 @pytest.mark.parametrize(
     "code",
     [
-        "import sys\nsys.modules['_attn_course_sandbox_core'].run_case = None",
-        "import sys\nframe = sys._getframe(1)\nframe.f_globals['core'] = None",
-        "import gc\nobjects = gc.get_objects()",
+        "import math, random\nfrom typing import Optional\nimport matplotlib.pyplot as plt",
+        "from attn_course.checks import check\ncheck(print)",
+        "class Block(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+        "        self._cache = None\n    def __repr__(self):\n        return 'Block'",
+        "get_ipython().run_cell_magic('time', '', 'x = torch.ones(3)\\n')",
+        "x = [torch.ones(2) for _ in range(3)]",
     ],
 )
-def test_reaching_into_the_sandbox_is_tampering(code):
-    assert static.tampering([ast.parse(code)])
+def test_what_learners_write_is_allowed(code):
+    assert constructs(code) == []
 
 
-def test_ordinary_notebook_code_is_not_tampering():
-    code = "import torch, sys\nprint(sys.version)\nx = torch.randn(3)\nrun = 1"
-    assert static.tampering([ast.parse(SETUP), ast.parse(code)]) == []
+@pytest.mark.parametrize(
+    ("code", "construct"),
+    [
+        ("import os", "import os"),
+        ("import importlib", "import importlib"),
+        ("from attn_course.reference import softmax", "from attn_course.reference import ..."),
+        ("from attn_course.checks import core", "from attn_course.checks import core"),
+        ("from torch import *", "from torch import *"),
+        ("from torch import hub", "from torch import hub"),
+        ("f = getattr(torch, 'soft' + 'max')", "getattr"),
+        ("table = vars(F)", "vars"),
+        ("exec('x = 1')", "exec"),
+        ("m = __import__('os')", "__import__"),
+        ("b = __builtins__", "__builtins__"),
+        ("d = F.__dict__", "F.__dict__"),
+        ("g = softmax.__globals__", "softmax.__globals__"),
+        ("c = torch._C", "torch._C"),
+        ("torch.overrides.handle_torch_function", "torch.overrides"),
+        ("torch.ops.aten.softmax", "torch.ops"),
+        ("m = torch.utils", "torch.utils"),
+        ("torch.load('x.pt')", "torch.load"),
+        ("f = torch.jit", "torch.jit"),
+        ("open('/etc/passwd')", "open"),
+        (
+            "class T(torch.Tensor):\n    def __torch_function__(cls, *a):\n        pass",
+            "def __torch_function__",
+        ),
+        (
+            "try:\n    1 / 0\nexcept Exception as e:\n    f = e.__traceback__.tb_frame.f_globals",
+            "e.__traceback__",
+        ),
+        ("get_ipython().run_cell_magic('time', '', 'import os\\n')", "import os"),
+    ],
+)
+def test_outside_the_allow_list(code, construct):
+    assert construct in constructs(code)
+
+
+def test_violations_name_their_cell():
+    (violation,) = static.violations([(1, SETUP), (2, "x = 1"), (3, "import sys")])
+    assert (violation.cell, violation.construct) == (3, "import sys")
+    assert violation.reason
+
+
+def test_a_cell_that_does_not_parse_is_left_to_the_sandbox():
+    assert static.violations([(1, "def f(:\n    import os")]) == []

@@ -1,0 +1,261 @@
+"""The operating system's isolation around each sandbox (Linux): namespaces, an unprivileged
+user, seccomp and cgroups. ``confine`` adds resource limits and Landlock inside it.
+
+A sandbox (a fork of the zygote) calls ``enter`` before it runs anything of the student's:
+
+1. it joins the cgroups the grader made for it (``Cgroup``: memory and process count of all
+   its processes together, and a way to kill them all);
+2. it unshares PID, network, mount and IPC namespaces (with a user namespace too when the
+   grader is not root) and forks: the child is PID 1 of the new PID namespace, so every process
+   the student starts, ``setsid`` and double-forked ones included, dies with it; the parent
+   waits and passes its exit status on to the zygote;
+3. the child mounts a fresh ``/proc`` (it sees only its own processes) and a size-limited
+   tmpfs as its home (the disk it may fill), then drops to an unprivileged uid with no
+   capabilities (root grader) or drops every capability (user namespace);
+4. a seccomp filter refuses to create sockets: no network of any kind, pathname unix sockets
+   and UDP included (the network namespace has only a loopback that is down anyway).
+
+``LAYERS`` names each layer; ``probe`` (run once per batch, in a throwaway fork) says which of
+them this machine lacks, so that ``attn-course grade`` can refuse to grade without them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import errno
+import os
+import signal
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+try:  # imported here, while the runtime can still be read
+    import pyseccomp
+except (ImportError, OSError):  # not installed, or no libseccomp on this system
+    pyseccomp = None
+
+LAYERS = {
+    "namespaces": "PID, network, mount and IPC namespaces (run as root, or enable unprivileged "
+    "user namespaces: sysctl kernel.unprivileged_userns_clone=1 / "
+    "kernel.apparmor_restrict_unprivileged_userns=0)",
+    "unprivileged-user": "an unprivileged uid and no capabilities (needs the namespaces)",
+    "landlock": "Landlock read and write rules (Linux 5.13+ with lsm=landlock; 6.7+ for TCP, "
+    "6.12+ for signals)",
+    "seccomp": "a seccomp filter refusing sockets (pip install pyseccomp; apt install libseccomp2)",
+    "cgroups": "memory and pids cgroups (run as root, cgroup v1 or v2)",
+}
+
+_CLONE_NEWNS, _CLONE_NEWIPC, _CLONE_NEWUSER = 0x00020000, 0x08000000, 0x10000000
+_CLONE_NEWPID, _CLONE_NEWNET = 0x20000000, 0x40000000
+_MS_NOSUID, _MS_NODEV, _MS_NOEXEC, _MS_REC, _MS_PRIVATE = 2, 4, 8, 1 << 14, 1 << 18
+SANDBOX_UID_BASE = 1 << 20  # far above any real user's uid; one uid per live sandbox
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _check(result: int, what: str) -> None:
+    if result != 0:
+        number = ctypes.get_errno()
+        raise OSError(number, f"{what}: {os.strerror(number)}")
+
+
+class Cgroup:
+    """A submission's cgroups (the grader's side): made before the sandbox starts, joined by
+    it, emptied and removed when the sandbox is closed. ``paths`` is empty where this
+    machine offers no cgroups the grader may write."""
+
+    def __init__(self, name: str, memory_mb: int, max_processes: int) -> None:
+        self.paths: list[Path] = []
+        for controller, settings in _controllers(memory_mb, max_processes):
+            path = controller / name
+            try:
+                path.mkdir()
+                self.paths.append(path)
+                for file, value in settings.items():
+                    (path / file).write_text(value)
+            except OSError:
+                self.remove()
+                self.paths = []
+                return
+
+    def kill(self) -> None:
+        """Kill every process left in the cgroups."""
+        for path in self.paths:
+            if (path / "cgroup.kill").exists():
+                with contextlib.suppress(OSError):
+                    (path / "cgroup.kill").write_text("1")
+                continue
+            with contextlib.suppress(OSError):
+                for pid in (path / "cgroup.procs").read_text().split():
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(int(pid), signal.SIGKILL)
+
+    def remove(self) -> None:
+        for path in self.paths:
+            for _ in range(200):  # the last processes may still be exiting
+                try:
+                    path.rmdir()
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    self.kill()
+                    time.sleep(0.01)
+
+
+def _controllers(memory_mb: int, max_processes: int) -> list[tuple[Path, dict[str, str]]]:
+    """(folder to make a submission's cgroup in, what to write into it), for cgroup v2 when
+    it has the memory and pids controllers, else for v1's memory and pids hierarchies."""
+    root = Path("/sys/fs/cgroup")
+    memory = str(memory_mb << 20)
+    v2 = root / "cgroup.controllers"
+    if v2.exists() and {"memory", "pids"} <= set(v2.read_text().split()):
+        base = root / "attn-course"
+        with contextlib.suppress(OSError):
+            base.mkdir(exist_ok=True)
+            (root / "cgroup.subtree_control").write_text("+memory +pids")
+            (base / "cgroup.subtree_control").write_text("+memory +pids")
+        settings = {"memory.max": memory, "pids.max": str(max_processes)}
+        return [(base, settings)]
+    found = []
+    for controller, settings in (
+        ("memory", {"memory.limit_in_bytes": memory}),
+        ("pids", {"pids.max": str(max_processes)}),
+    ):
+        own = _own_cgroup(controller)
+        if own is not None and (root / controller).is_dir():
+            found.append((root / controller / own.lstrip("/"), settings))
+    return found if len(found) == 2 else []
+
+
+def _own_cgroup(controller: str) -> str | None:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/self/cgroup").read_text().splitlines():
+            _, controllers, path = line.split(":", 2)
+            if controller in controllers.split(","):
+                return path
+    return None
+
+
+def join_cgroups(paths: list[str]) -> None:
+    """Move this process (and so all it will start) into the submission's cgroups."""
+    for path in paths:
+        Path(path, "cgroup.procs").write_text(str(os.getpid()))
+
+
+def enter_namespaces(keep_fds: list[int]) -> int:
+    """Unshare the namespaces and fork. Returns in the child (PID 1 of the new PID namespace),
+    with the parent's pid (unique among live sandboxes); the parent waits for the child and
+    exits with its status, never returning."""
+    waiter = os.getpid()
+    root = os.geteuid() == 0
+    uid, gid = os.geteuid(), os.getegid()
+    flags = _CLONE_NEWPID | _CLONE_NEWNET | _CLONE_NEWNS | _CLONE_NEWIPC
+    _check(_libc.unshare(flags | (0 if root else _CLONE_NEWUSER)), "unshare")
+    if not root:  # the same ids inside as outside: files in the home stay the grader's
+        Path("/proc/self/setgroups").write_text("deny")
+        Path("/proc/self/uid_map").write_text(f"{uid} {uid} 1")
+        Path("/proc/self/gid_map").write_text(f"{gid} {gid} 1")
+    pid = os.fork()
+    if pid == 0:
+        _libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG: die with the waiter
+        return waiter
+    for fd in keep_fds:
+        os.close(fd)
+    _, status = os.waitpid(pid, 0)
+    code = os.waitstatus_to_exitcode(status)
+    if code < 0:
+        signal.signal(-code, signal.SIG_DFL)
+        os.kill(os.getpid(), -code)
+    os._exit(code & 0xFF)
+
+
+def mount_private(home: Path, disk_mb: int) -> None:
+    """In the new mount namespace: nothing propagates back, a ``/proc`` of the new PID
+    namespace, and a tmpfs of ``disk_mb`` as the home (its files copied in)."""
+    _check(_libc.mount(b"none", b"/", None, _MS_REC | _MS_PRIVATE, None), "mount --make-rprivate")
+    flags = _MS_NOSUID | _MS_NODEV | _MS_NOEXEC
+    _check(_libc.mount(b"proc", b"/proc", b"proc", flags, None), "mount /proc")
+    files = {path.name: path.read_bytes() for path in home.iterdir() if path.is_file()}
+    options = f"size={disk_mb}m,mode=0700".encode()
+    _check(_libc.mount(b"tmpfs", bytes(home), b"tmpfs", flags, options), "mount tmpfs")
+    for name, data in files.items():
+        (home / name).write_bytes(data)
+
+
+def drop_privileges(home: Path, number: int) -> None:
+    """Root: become uid ``SANDBOX_UID_BASE + number`` (owner of the home; ``number`` unique
+    among live sandboxes, so that per-uid limits are the sandbox's own), no groups, no
+    capabilities. Otherwise (inside a user namespace): drop every capability."""
+    if os.geteuid() == 0:
+        uid = SANDBOX_UID_BASE + number
+        for path in [home, *home.iterdir()]:
+            os.chown(path, uid, uid)
+        os.setgroups([])
+        os.setresgid(uid, uid, uid)
+        os.setresuid(uid, uid, uid)  # all uids leave 0: the kernel clears the capabilities
+    else:
+        header = (ctypes.c_uint32 * 2)(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3
+        data = (ctypes.c_uint32 * 6)()
+        _check(_libc.capset(header, data), "capset")
+
+
+def forbid_sockets() -> None:
+    """A seccomp filter: ``socket()`` fails with EACCES, whatever the family."""
+    if pyseccomp is None:
+        raise OSError(errno.ENOSYS, "pyseccomp or libseccomp is not installed")
+    rules = pyseccomp.SyscallFilter(defaction=pyseccomp.ALLOW)
+    rules.add_rule(pyseccomp.ERRNO(errno.EACCES), "socket")
+    rules.load()
+
+
+def probe() -> list[str]:
+    """The layers of ``LAYERS`` this machine cannot give a sandbox, tried in a throwaway
+    fork of this process."""
+    home = Path(tempfile.mkdtemp(prefix="attn-course-probe-"))
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read_fd)
+        missing = _try_layers(home)
+        os.write(write_fd, ",".join(missing).encode() or b"-")
+        os._exit(0)
+    os.close(write_fd)
+    with os.fdopen(read_fd, "rb") as stream:
+        answer = stream.read().decode()
+    os.waitpid(pid, 0)
+    home.rmdir()
+    return [name for name in answer.split(",") if name in LAYERS]
+
+
+def _try_layers(home: Path) -> list[str]:
+    from attn_course.grader import confine
+
+    missing = []
+    cgroup = Cgroup(f"attn-course-probe-{os.getpid()}", 64, 8)
+    if not cgroup.paths:
+        missing.append("cgroups")
+    cgroup.remove()
+    try:
+        number = enter_namespaces([])
+        mount_private(home, 1)
+    except OSError:
+        missing += ["namespaces", "unprivileged-user"]
+    else:
+        try:
+            drop_privileges(home, number)
+        except OSError:
+            missing.append("unprivileged-user")
+    if confine.landlock_abi() == 0:
+        missing.append("landlock")
+    try:
+        forbid_sockets()
+    except Exception:  # not installed, no libseccomp, or refused by the kernel
+        missing.append("seccomp")
+    return missing
+
+
+if __name__ == "__main__":
+    print(", ".join(probe()) or "all layers available", file=sys.stdout)
