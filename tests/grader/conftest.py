@@ -13,6 +13,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from attn_course.grader.kernel import CellCode, Zygote, execute
+from attn_course.grader.sandbox import Limits
+
 ROOT = Path(__file__).resolve().parents[2]
 SOLUTION_01 = ROOT / "solutions" / "01_scores_softmax_context.ipynb"
 
@@ -63,3 +66,26 @@ def submission_writer():
 def solution_01():
     """A function returning a fresh copy of the model solution of assignment 01."""
     return solution_notebook
+
+
+@pytest.fixture(scope="module")
+def zygote():
+    """One zygote for a test module's sandboxes."""
+    with Zygote() as zygote:
+        yield zygote
+
+
+@pytest.fixture
+def run(zygote, tmp_path):
+    """``run(cells, exercises=(), timeout=20.0, in_zygote=None)``: execute code cells (then
+    exercises' hidden cases) in a sandbox of the module's zygote (or ``in_zygote``), 512 MB of
+    memory, as the grader does."""
+
+    def run_cells(cells, exercises=(), timeout=20.0, in_zygote=None):
+        notebook = tmp_path / "submission.ipynb"
+        notebook.write_text("{}")
+        code = [CellCode(index, None, source) for index, source in enumerate(cells, start=1)]
+        limits = Limits(timeout=timeout, memory_mb=512)
+        return execute(in_zygote or zygote, notebook, code, list(exercises), limits)
+
+    return run_cells

@@ -19,20 +19,6 @@ from attn_course.checks.core import Case
 from attn_course.grader.kernel import CellCode, ExerciseRequest, Zygote, execute
 from attn_course.grader.sandbox import Limits
 
-
-@pytest.fixture(scope="module")
-def zygote():
-    with Zygote() as zygote:
-        yield zygote
-
-
-def run(zygote, tmp_path, cells, exercises=(), timeout=20.0):
-    notebook = tmp_path / "submission.ipynb"
-    notebook.write_text("{}")
-    code = [CellCode(index, None, source) for index, source in enumerate(cells, start=1)]
-    return execute(zygote, notebook, code, list(exercises), Limits(timeout=timeout, memory_mb=512))
-
-
 IDENTITY = "def answer(x):\n    return x\n"
 FORGE = (
     "import os\n"
@@ -41,7 +27,7 @@ FORGE = (
 )
 
 
-def test_forged_replies_on_the_reply_pipe_are_refused(zygote, tmp_path):
+def test_forged_replies_on_the_reply_pipe_are_refused(run):
     forged = (  # the wire format written by hand: 16-byte header, JSON, tensor bytes
         "import json, struct\n"
         "def message(value, blob=b''):\n"
@@ -53,16 +39,16 @@ def test_forged_replies_on_the_reply_pipe_are_refused(zygote, tmp_path):
         "MESSAGE = message(cell) + message(reply, struct.pack('<ff', 42.0, 42.0))\n"
     )
     request = ExerciseRequest("answer", [Case("one", (torch.zeros(2),))], ())
-    execution = run(zygote, tmp_path, [IDENTITY, forged + FORGE], [request])
+    execution = run([IDENTITY, forged + FORGE], [request])
     assert execution.cells[1].status == "died"
     (outcome,) = execution.exercises["answer"].outcomes  # judged in a fresh sandbox
     assert torch.equal(outcome.output, torch.zeros(2))
 
 
-def test_a_huge_reply_is_refused_before_it_is_read(zygote, tmp_path):
+def test_a_huge_reply_is_refused_before_it_is_read(run):
     huge = "import struct\nMESSAGE = struct.pack('!QQ', 60 << 20, 0) + b'[' * (4 << 20)\n"
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    execution = run(zygote, tmp_path, [huge + FORGE])
+    execution = run([huge + FORGE])
     after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     assert execution.cells[0].status == "died"
     assert after - before < 40_000  # kilobytes: the grader never read the 60 MB it announced
@@ -79,35 +65,35 @@ def statuses(execution) -> list[str]:
 
 
 @pytest.mark.parametrize("target", ["another-student.ipynb", "grades/grades.csv"])
-def test_files_outside_the_sandbox_cannot_be_read(zygote, tmp_path, target):
+def test_files_outside_the_sandbox_cannot_be_read(run, zygote, tmp_path, target):
     needs(zygote, "landlock")
     secret = tmp_path / "outside" / target
     secret.parent.mkdir(parents=True)
     secret.write_text("SECRET")
     secret.chmod(0o644)
     cells = [f"print(open({str(secret)!r}).read())"]
-    execution = run(zygote, tmp_path, cells)
+    execution = run(cells)
     assert statuses(execution) == ["error"]
     assert "SECRET" not in execution.cells[0].output + execution.cells[0].message
 
 
-def test_the_course_package_cannot_be_read(zygote, tmp_path):
+def test_the_course_package_cannot_be_read(run, zygote):
     needs(zygote, "landlock")
     import attn_course
 
     source = Path(attn_course.__file__).parent / "reference" / "__init__.py"
-    execution = run(zygote, tmp_path, [f"open({str(source)!r}).read()"])
+    execution = run([f"open({str(source)!r}).read()"])
     assert statuses(execution) == ["error"]
 
 
-def test_the_grader_process_is_invisible(zygote, tmp_path):
+def test_the_grader_process_is_invisible(run, zygote):
     needs(zygote, "namespaces")
     cells = [f"open('/proc/{os.getpid()}/{name}').read()" for name in ("environ", "cmdline")]
     cells.append("import os\nassert os.getpid() == 1\nassert sorted(os.listdir('/proc'))")
-    assert statuses(run(zygote, tmp_path, cells)) == ["error", "error", "ok"]
+    assert statuses(run(cells)) == ["error", "error", "ok"]
 
 
-def test_no_udp_packet_reaches_the_host(zygote, tmp_path):
+def test_no_udp_packet_reaches_the_host(run, zygote):
     needs(zygote, "namespaces", "seccomp")
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as listener:
         listener.bind(("127.0.0.1", 0))
@@ -117,12 +103,12 @@ def test_no_udp_packet_reaches_the_host(zygote, tmp_path):
             "import socket\nsender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
             f"sender.sendto(b'grades', ('127.0.0.1', {port}))\n"
         )
-        assert statuses(run(zygote, tmp_path, [cell])) == ["error"]
+        assert statuses(run([cell])) == ["error"]
         with pytest.raises(BlockingIOError):
             listener.recv(64)
 
 
-def test_no_connection_to_a_unix_socket(zygote, tmp_path):
+def test_no_connection_to_a_unix_socket(run, zygote, tmp_path):
     needs(zygote, "seccomp")
     path = tmp_path / "grader.sock"
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
@@ -134,7 +120,7 @@ def test_no_connection_to_a_unix_socket(zygote, tmp_path):
             "import socket\nclient = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)\n"
             f"client.connect({str(path)!r})\nclient.sendall(b'grades')\n"
         )
-        assert statuses(run(zygote, tmp_path, [cell])) == ["error"]
+        assert statuses(run([cell])) == ["error"]
         with pytest.raises(BlockingIOError):
             listener.accept()
 
@@ -148,14 +134,14 @@ def live_with(marker: str) -> list[int]:
     return found
 
 
-def test_setsid_and_double_fork_do_not_outlive_the_grade(zygote, tmp_path):
+def test_setsid_and_double_fork_do_not_outlive_the_grade(run, zygote):
     needs(zygote, "namespaces")
     marker = f"{secrets.randbelow(10**9)}.5"
     cell = (
         "import os\nif os.fork() == 0:\n    os.setsid()\n    if os.fork() == 0:\n"
         f"        os.execv('/bin/sleep', ['sleep', {marker!r}])\n    os._exit(0)\n"
     )
-    assert statuses(run(zygote, tmp_path, [cell, "x = 1"])) == ["ok", "ok"]
+    assert statuses(run([cell, "x = 1"])) == ["ok", "ok"]
     for _ in range(500):  # the kernel tears the namespace down; give a loaded machine time
         if not live_with(marker):
             break
@@ -163,28 +149,28 @@ def test_setsid_and_double_fork_do_not_outlive_the_grade(zygote, tmp_path):
     assert live_with(marker) == []
 
 
-def test_process_count_is_limited(zygote, tmp_path):
+def test_process_count_is_limited(run, zygote):
     needs(zygote, "cgroups")
     cell = (
         "import os, time\nfor _ in range(200):\n    if os.fork() == 0:\n"
         "        time.sleep(60)\n        os._exit(0)\n"
     )
-    execution = run(zygote, tmp_path, [cell])
+    execution = run([cell])
     assert statuses(execution) == ["error"]
     assert (
         "BlockingIOError" in execution.cells[0].message or "Resource" in execution.cells[0].message
     )
 
 
-def test_hard_limits_cannot_be_raised(zygote, tmp_path):
+def test_hard_limits_cannot_be_raised(run):
     cell = (
         "import resource\n"
         "resource.setrlimit(resource.RLIMIT_AS, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))\n"
     )
-    assert statuses(run(zygote, tmp_path, [cell])) == ["error"]
+    assert statuses(run([cell])) == ["error"]
 
 
-def test_no_capabilities_and_an_unprivileged_user(zygote, tmp_path):
+def test_no_capabilities_and_an_unprivileged_user(run, zygote):
     needs(zygote, "unprivileged-user")
     cell = (
         "import os\nstatus = open('/proc/self/status').read().splitlines()\n"
@@ -192,20 +178,20 @@ def test_no_capabilities_and_an_unprivileged_user(zygote, tmp_path):
         "assert caps[:3] == [0, 0, 0], caps\n"
         "assert os.getuid() != 0\n"
     )
-    assert statuses(run(zygote, tmp_path, [cell])) == ["ok"]
+    assert statuses(run([cell])) == ["ok"]
 
 
-def test_disk_use_is_bounded(zygote, tmp_path):
+def test_disk_use_is_bounded(run, zygote):
     needs(zygote, "namespaces")
     cell = "for n in range(200):\n    open(f'fill-{n}', 'wb').write(bytes(1 << 20))\n"
-    assert statuses(run(zygote, tmp_path, [cell])) == ["error"]  # 64 MB at most
+    assert statuses(run([cell])) == ["error"]  # 64 MB at most
 
 
-def test_writes_outside_the_sandbox_fail(zygote, tmp_path):
+def test_writes_outside_the_sandbox_fail(run, zygote, tmp_path):
     needs(zygote, "landlock")
     target = tmp_path / "outside.txt"
     tmp_path.chmod(0o777)
-    assert statuses(run(zygote, tmp_path, [f"open({str(target)!r}, 'w').write('x')"])) == ["error"]
+    assert statuses(run([f"open({str(target)!r}, 'w').write('x')"])) == ["error"]
     assert not target.exists()
 
 
@@ -221,11 +207,11 @@ def test_time_budget_bounds_a_notebook_of_slow_cells(zygote, tmp_path):
     assert execution.exercises["answer"].status == "timeout"
 
 
-def test_a_torch_py_in_the_working_directory_is_not_imported(tmp_path, monkeypatch):
+def test_a_torch_py_in_the_working_directory_is_not_imported(run, tmp_path, monkeypatch):
     marker = tmp_path / "imported.txt"
     (tmp_path / "torch.py").write_text(f"open({str(marker)!r}, 'w').write('unconfined')\n")
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("PYTHONPATH", str(tmp_path))
     with Zygote() as fresh:
-        assert statuses(run(fresh, tmp_path, ["import torch\nx = torch.ones(2)"])) == ["ok"]
+        assert statuses(run(["import torch\nx = torch.ones(2)"], in_zygote=fresh)) == ["ok"]
     assert not marker.exists()
