@@ -47,7 +47,7 @@ outputs: $(STAMP)
 # The benchmarks the README quotes (not timed tests).
 bench: $(STAMP)
 	$(BIN)/python benchmarks/grading.py
-	$(BIN)/python benchmarks/efficient_attention.py --json benchmarks/efficient_attention.json
+	$(BIN)/python benchmarks/efficient_attention.py --json attn_course/efficient_attention.json
 
 # The course as a static HTML site (lessons and exercises with their stored outputs): build/site.
 site: $(STAMP)
