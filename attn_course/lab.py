@@ -2,9 +2,10 @@
 
 The course folder is ``--dir`` if given; else the course folder the command runs in (a clone of
 the repository, or one laid out before); else ``~/attn-course``. Unless it is the very folder
-the lessons are installed from (a clone with an editable install), ``lay_out_course`` first
-copies the installed lessons and exercises into it and brings them up to date on later runs,
-never overwriting a notebook the learner changed.
+the lessons are installed from (a clone with an editable install) or another source checkout
+of the course never laid out before (a clone beside a non-editable install), ``lay_out_course``
+first copies the installed lessons and exercises into it and brings them up to date on later
+runs, never overwriting a notebook the learner changed.
 
 ``attn-course lab`` (and ``make lab``) use ``lab_command``; the browser tests use it too, with
 throw-away settings and workspace folders, so what they test is what learners get.
@@ -17,6 +18,7 @@ import json
 import os
 import subprocess
 import sys
+import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -75,6 +77,19 @@ def course_root(start: Path | None = None) -> Path:
     return enclosing_course(start or Path.cwd()) or installed_course()
 
 
+def is_source_checkout(folder: Path) -> bool:
+    """Whether ``folder`` is a copy of the course's repository (its ``pyproject.toml`` names
+    attn-course, or it is a git working tree) rather than a course folder laid out for a
+    learner."""
+    if (folder / ".git").exists():
+        return True
+    try:
+        project = tomllib.loads((folder / "pyproject.toml").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return False
+    return project.get("project", {}).get("name") == "attn-course"
+
+
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -104,10 +119,11 @@ def lay_out_course(target: Path, source: Path | None = None) -> CourseUpdate:
         for new in sorted((source / folder).glob("*.ipynb")):
             relative = f"{folder}/{new.name}"
             current, new_hash = target / relative, _sha256(new)
-            if current.is_file() and _sha256(current) == new_hash:
+            current_hash = _sha256(current) if current.is_file() else None
+            if current_hash == new_hash:
                 shipped[relative] = new_hash
                 continue
-            if current.is_file() and _sha256(current) != shipped.get(relative):
+            if current_hash is not None and current_hash != shipped.get(relative):
                 beside = current.with_suffix(".new.ipynb")
                 if not beside.is_file() or _sha256(beside) != new_hash:
                     beside.write_bytes(new.read_bytes())
@@ -125,7 +141,16 @@ def lay_out_course(target: Path, source: Path | None = None) -> CourseUpdate:
 def write_lab_config(config_dir: Path, environ: Mapping[str, str] = os.environ) -> dict[str, str]:
     """Write the course's Jupyter config into ``config_dir``; return the environment variables
     that make JupyterLab read it: ``JUPYTER_CONFIG_PATH`` as in ``environ``, with ``config_dir``
-    added last (below the learner's own config folders, above the installation's)."""
+    added last.
+
+    ``jupyter_core.paths.jupyter_config_path`` puts ``JUPYTER_CONFIG_PATH`` first, and the first
+    folder wins: ``config_dir`` ranks below the folders the learner named in
+    ``JUPYTER_CONFIG_PATH`` but above ``~/.jupyter`` (``JUPYTER_CONFIG_DIR``) and the
+    environment's and system's folders. So for the few keys it sets (nbgrader's lab extension
+    and server extensions off) the course's values win over the learner's ``~/.jupyter``. The
+    JupyterLab settings in ``LAB_SETTINGS`` are unaffected: they are a
+    ``default_setting_overrides`` layer, defaults that the learner's own settings still
+    override."""
     for relative, values in LAB_CONFIG.items():
         path = config_dir / relative
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -172,6 +197,15 @@ def prepare_course(directory: Path | None = None) -> Path:
     to date; says what it copied and which changed notebooks it kept."""
     root = (directory or enclosing_course(Path.cwd()) or DEFAULT_DIR).resolve()
     if (root / FIRST_NOTEBOOK).is_file() and root == installed_course():
+        return root
+    if (
+        (root / FIRST_NOTEBOOK).is_file()
+        and not (root / SHIPPED_FILE).is_file()
+        and is_source_checkout(root)
+    ):
+        # A clone of the repository (beside a non-editable install, or at ~/attn-course): its
+        # notebooks are its own, not the learner's changes to the installed ones.
+        print(f"attn-course: serving the source checkout {root} as it is")
         return root
     update = lay_out_course(root)
     if update.written:

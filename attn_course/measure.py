@@ -1,5 +1,9 @@
 """Measuring the time and the peak memory of one call on the CPU (lesson 12, benchmarks/).
 
+``benchmark_record`` loads the figures ``benchmarks/efficient_attention.py --json`` last
+recorded: ``attn_course/efficient_attention.json``, package data, so lesson 12 can print them
+wherever the course was installed or laid out.
+
 ``measure_attention`` compares three ways to compute attention at one sequence length: the
 naive reference (which builds the (T, S) weights), the tiled version of lesson 12, and
 PyTorch's fused ``F.scaled_dot_product_attention``.
@@ -14,11 +18,13 @@ public tables sum memory per operator and lose the peak): ``memory_events`` read
 PyTorch keeps them (torch 2.13 and 2.14 were tested) and says so plainly where it does not.
 """
 
+import json
 import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from importlib import resources
 from typing import Any
 
 import torch
@@ -26,6 +32,14 @@ import torch.nn.functional as F
 from torch.profiler import ProfilerActivity, profile
 
 from attn_course.reference import scaled_dot_product_attention, tiled_attention
+
+RECORD = "efficient_attention.json"  # package data: the efficient-attention benchmark's figures
+
+
+def benchmark_record() -> dict[str, Any]:
+    """The figures of the last full efficient-attention benchmark (``RECORD`` in the package):
+    date, machine load, and per sequence length the times (ms) and peak memory (MiB)."""
+    return json.loads(resources.files("attn_course").joinpath(RECORD).read_text("utf-8"))
 
 
 @contextmanager

@@ -60,11 +60,13 @@ def title_of(notebook: NotebookNode, fallback: str) -> str:
 
 
 def course_pages(course: Path) -> list[Page]:
-    """Every lesson, then every exercise, in file-name order."""
+    """Every lesson, then every exercise, in file-name order; not the ``NAME.new.ipynb`` beside
+    a learner's changed notebook (an update ``attn-course lab`` offered, not a page of its own)."""
     return [
         Page(f"{folder}/{path.name}", title_of(nbformat.read(path, as_version=4), path.stem))
         for folder in COURSE_FOLDERS
         for path in sorted((course / folder).glob("*.ipynb"))
+        if not path.name.endswith(".new.ipynb")
     ]
 
 
@@ -147,7 +149,12 @@ def build_site(out: Path, course: Path | None = None) -> list[Path]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m attn_course.site", description=__doc__)
     parser.add_argument("out", type=Path, help="folder to write the site into")
-    parser.add_argument("--course", type=Path, default=None, help="course folder (default: .)")
+    parser.add_argument(
+        "--course",
+        type=Path,
+        default=None,
+        help="course folder (default: the one around the current folder, else the installed one)",
+    )
     args = parser.parse_args(argv)
     written = build_site(args.out, args.course)
     print(f"wrote {len(written)} pages into {args.out}; open {args.out / 'index.html'}")

@@ -16,10 +16,13 @@ import pytest
 
 from attn_course.lab import (
     FIRST_NOTEBOOK,
+    SHIPPED_FILE,
+    STATE_DIR,
     course_root,
     installed_course,
     lab_command,
     lay_out_course,
+    prepare_course,
     write_lab_config,
 )
 
@@ -122,6 +125,42 @@ def test_lay_out_course_never_overwrites_a_learners_notebook(tmp_path: Path):
     # The learner's file stays theirs on later runs too, even once it equals no release.
     assert lay_out_course(course, fake_release(tmp_path, "version 2")).kept
     assert (course / FIRST_NOTEBOOK).read_text() == "my notes"
+
+
+@pytest.mark.parametrize("marker", ["pyproject.toml", ".git"])
+def test_prepare_course_serves_a_source_checkout_as_it_is(tmp_path: Path, marker: str, capsys):
+    """A clone beside a non-editable install: its notebooks differ from the installed ones, yet
+    nothing is laid out into the working tree (no NAME.new.ipynb, no .jupyter-course/)."""
+    clone = tmp_path / "clone"
+    (clone / "notebooks").mkdir(parents=True)
+    (clone / FIRST_NOTEBOOK).write_text("the clone's own lesson 00")
+    if marker == ".git":
+        (clone / ".git").mkdir()
+    else:
+        (clone / "pyproject.toml").write_text('[project]\nname = "attn-course"\n')
+    before = sorted(clone.rglob("*"))
+    assert prepare_course(clone) == clone
+    assert sorted(clone.rglob("*")) == before
+    assert (clone / FIRST_NOTEBOOK).read_text() == "the clone's own lesson 00"
+    assert "serving the source checkout" in capsys.readouterr().out
+
+
+def test_prepare_course_still_updates_a_laid_out_course_the_learner_put_in_git(tmp_path: Path):
+    course = tmp_path / "course"
+    lay_out_course(course)
+    (course / ".git").mkdir()  # the learner versions their work
+    (course / "pyproject.toml").write_text('[project]\nname = "not-attn-course"\n')
+    (course / FIRST_NOTEBOOK).write_text("my notes")
+    assert (course / SHIPPED_FILE).is_file()
+    assert prepare_course(course) == course.resolve()
+    assert (course / "notebooks" / "00_welcome.new.ipynb").is_file()
+    assert (course / FIRST_NOTEBOOK).read_text() == "my notes"
+
+
+def test_prepare_course_lays_out_a_folder_with_an_unrelated_pyproject(tmp_path: Path):
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "something-else"\n')
+    prepare_course(tmp_path)
+    assert (tmp_path / FIRST_NOTEBOOK).is_file() and (tmp_path / STATE_DIR).is_dir()
 
 
 def get_json(url: str) -> dict:

@@ -1,5 +1,5 @@
 """``make site``: every notebook of a course folder becomes a page, links lead to pages, widgets
-give way to a note (tests/browser/test_site.py opens the real course's site in Chromium)."""
+give way to a note (tests/browser/test_static_site.py opens the real course's site in Chromium)."""
 
 import base64
 import re
@@ -41,6 +41,8 @@ def test_every_notebook_gets_a_page_with_links_to_pages_and_no_widget_state(tmp_
           new_markdown_cell("# Lesson 13 · New\n\nTry [the exercise](../exercises/06_new.ipynb)."),
           widget_cell())  # fmt: skip
     write(course / "exercises/06_new.ipynb", new_markdown_cell("# Assignment 06: new"))
+    # An update `attn-course lab` offered beside a learner's changed notebook: not a page.
+    write(course / "notebooks/00_welcome.new.ipynb", new_markdown_cell("# Lesson 00 · Welcome"))
 
     written = build_site(out, course)
 
