@@ -7,6 +7,8 @@ import faulthandler
 import os
 import resource
 import signal
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -214,3 +216,17 @@ def test_a_probe_that_crashes_reports_every_layer_missing(monkeypatch):
     for broken in (raises, crashes):
         monkeypatch.setattr(isolate, "_try_layers", broken)
         assert set(isolate.probe()) == set(isolate.LAYERS)
+
+
+def test_cpu_limit_under_an_existing_finite_hard_limit():
+    """The CPU hard limit a second above the soft one never exceeds a hard limit already set
+    (raising it would be refused)."""
+    code = (
+        "import resource\nfrom attn_course.grader import confine\n"
+        "resource.setrlimit(resource.RLIMIT_CPU, (100, 100))\n"
+        "confine._lower(resource.RLIMIT_CPU, 100)\n"
+        "assert resource.getrlimit(resource.RLIMIT_CPU) == (100, 100)\n"
+        "confine._lower(resource.RLIMIT_CPU, 50)\n"
+        "assert resource.getrlimit(resource.RLIMIT_CPU) == (50, 51)\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
