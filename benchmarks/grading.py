@@ -69,7 +69,10 @@ CORRECT = {
 HOSTILE = {
     "infinite-loop": {"softmax": "while True:\n    pass\n"},
     "output-flood": {"context_vector": "while True:\n    print('x' * 10000)\n"},
-    "kills-kernel": {"attention_scores": "import os\nos._exit(1)\n"},
+    "kills-kernel": {  # SIGSEGV (C recursion) with nothing outside the allow-list
+        "attention_scores": "import itertools\nit = iter([1])\nfor _ in range(1_000_000):\n"
+        "    it = itertools.chain(it)\nnext(it)\n"
+    },
     "memory-bomb": {"softmax": "hog = [bytearray(1 << 30) for _ in range(64)]\n"},
 }
 # kind -> (share of the batch, the variants to draw from)

@@ -41,7 +41,7 @@ def grade_command(
     from attn_course.grader.isolate import LAYERS
     from attn_course.grader.journal import Journal, JournalMismatch, digest
     from attn_course.grader.pipeline import BatchGrade, find_notebooks, grade_each
-    from attn_course.grader.report import feedback_pages, write_reports
+    from attn_course.grader.report import feedback_pages, page_names, write_reports
     from attn_course.grader.sandbox import Limits
 
     weak = zygote.missing_layers() if zygote is not None else ()  # Dask: each worker checks
@@ -65,6 +65,7 @@ def grade_command(
         print(f"attn-course grade: error: {error}; grade into another --out, or add "
               "--restart to grade the whole batch again", file=sys.stderr)
         return 2
+    names = page_names([name for name, _ in notebooks])  # pages as grades arrive, and at the end
     with journal:
         results, todo, digests = {}, [], {}
         for name, path in notebooks:
@@ -84,11 +85,13 @@ def grade_command(
                    disable=not sys.stderr.isatty())
         with bar:
             for result in graded:  # each is on disk before the next: a kill loses none
-                journal.record(digests[result.submission], result)
+                journal.record(digests[result.submission], result)  # not an infrastructure fault
                 results[result.submission] = result
                 page = BatchGrade((result,), journal.seed, limits, weak)
-                feedback_pages(page, Path(out, "feedback"))
+                feedback_pages(page, Path(out, "feedback"), names)
                 bar.update(1)
+    # with --scheduler, each worker says what its sandboxes lacked: the batch lacked them all
+    weak = tuple(sorted({*weak, *(layer for r in results.values() for layer in r.missing_layers)}))
     batch = BatchGrade(tuple(results[name] for name, _ in notebooks), journal.seed, limits, weak)
     paths = write_reports(batch, Path(out))
     points = sum(s.points for s in batch.submissions)

@@ -159,7 +159,8 @@ def _lower(limit: int, value: int) -> None:
     _, hard = resource.getrlimit(limit)
     if hard != resource.RLIM_INFINITY:
         value = min(value, hard)
-    resource.setrlimit(limit, (value, value + 1 if limit == resource.RLIMIT_CPU else value))
+    later = value + 1 if hard == resource.RLIM_INFINITY else min(value + 1, hard)
+    resource.setrlimit(limit, (value, later if limit == resource.RLIMIT_CPU else value))
 
 
 def scrubbed_environment(home: Path) -> dict[str, str]:

@@ -17,6 +17,7 @@ for a cluster of your own, start the scheduler with
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -68,7 +69,8 @@ def _grade_bytes(
     name: str, filename: str, data: bytes, seed: int, limits: Limits, allow_weak: bool = False
 ) -> SubmissionGrade:
     """The task each worker runs: one submission, from its bytes. A worker whose machine
-    cannot give a sandbox every isolation layer refuses it (unless ``allow_weak``)."""
+    cannot give a sandbox every isolation layer refuses it (unless ``allow_weak``); the
+    grade names the layers it was graded without."""
     plugin = get_worker().plugins[PLUGIN]
     missing = plugin.zygote.get().missing_layers()
     if missing and not allow_weak:
@@ -76,11 +78,13 @@ def _grade_bytes(
             f"the worker at {get_worker().address} cannot isolate submissions fully (missing "
             f"{', '.join(missing)}); fix it or grade with --allow-weak-sandbox"
         )
-        return SubmissionGrade(name, "", (ExerciseGrade("*", 0, 0, "error", message),))
+        grades = (ExerciseGrade("*", 0, 0, "error", message),)
+        return SubmissionGrade(name, "", grades, infrastructure=True, missing_layers=missing)
     with tempfile.TemporaryDirectory(prefix="attn-course-submission-") as folder:
         path = Path(folder) / filename
         path.write_bytes(data)
-        return grade_submission(name, path, seed, limits, plugin.assignments, plugin.zygote)
+        grade = grade_submission(name, path, seed, limits, plugin.assignments, plugin.zygote)
+    return dataclasses.replace(grade, missing_layers=tuple(missing))
 
 
 def grade_on_dask(
@@ -179,9 +183,10 @@ def _worker_died(name: str, path: Path) -> SubmissionGrade:
     except InvalidSubmission:
         assignment = None
     if assignment is None:
-        return SubmissionGrade(name, "", (ExerciseGrade("*", 0, 0, "error", WORKER_DIED),))
+        grades = (ExerciseGrade("*", 0, 0, "error", WORKER_DIED),)
+        return SubmissionGrade(name, "", grades, infrastructure=True)
     grades = tuple(
         ExerciseGrade(exercise.name, 0, exercise.points, "error", WORKER_DIED)
         for exercise in assignment.exercises
     )
-    return SubmissionGrade(name, assignment.id, grades)
+    return SubmissionGrade(name, assignment.id, grades, infrastructure=True)

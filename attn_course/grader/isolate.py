@@ -25,10 +25,12 @@ import contextlib
 import ctypes
 import errno
 import os
+import resource
 import signal
 import sys
 import tempfile
 import time
+import typing
 from pathlib import Path
 
 try:  # imported here, while the runtime can still be read
@@ -145,10 +147,11 @@ def join_cgroups(paths: list[str]) -> None:
         Path(path, "cgroup.procs").write_text(str(os.getpid()))
 
 
-def enter_namespaces(keep_fds: list[int]) -> int:
+def enter_namespaces(waiter_closes: list[int]) -> int:
     """Unshare the namespaces and fork. Returns in the child (PID 1 of the new PID namespace),
-    with the parent's pid (unique among live sandboxes); the parent waits for the child and
-    exits with its status, never returning."""
+    with the parent's pid (unique among live sandboxes); the parent (the waiter) closes
+    ``waiter_closes`` (the sandbox's channel: only the child uses it), waits for the child and
+    ends as it did, never returning."""
     waiter = os.getpid()
     root = os.geteuid() == 0
     uid, gid = os.geteuid(), os.getegid()
@@ -162,14 +165,37 @@ def enter_namespaces(keep_fds: list[int]) -> int:
     if pid == 0:
         _libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG: die with the waiter
         return waiter
-    for fd in keep_fds:
-        os.close(fd)
-    _, status = os.waitpid(pid, 0)
-    code = os.waitstatus_to_exitcode(status)
-    if code < 0:
-        signal.signal(-code, signal.SIG_DFL)
-        os.kill(os.getpid(), -code)
-    os._exit(code & 0xFF)
+    _wait_and_end_like(pid, waiter_closes)
+
+
+def _wait_and_end_like(pid: int, fds: list[int]) -> typing.NoReturn:
+    """The waiter: close ``fds``, wait for ``pid`` and end the way it ended: the same exit
+    status, or killed by the same signal (re-raised on itself with no core dump; where it
+    cannot be, exit status 128 + the signal, as a shell reports it). Never returns, whatever
+    fails: nothing of the sandbox's set-up may run on in the waiter."""
+    code = 70
+    try:
+        for fd in fds:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        while True:
+            try:
+                _, status = os.waitpid(pid, 0)
+                break
+            except InterruptedError:
+                continue
+        code = os.waitstatus_to_exitcode(status)
+        if code < 0:
+            number, code = -code, 128 - code
+            resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+            if number != signal.SIGKILL:  # SIGKILL cannot be caught: no handler to reset
+                signal.signal(number, signal.SIG_DFL)
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, [number])
+            os.kill(os.getpid(), number)
+    except BaseException:  # whatever it was, the waiter ends below, and only there
+        pass
+    finally:
+        os._exit(code & 0xFF)
 
 
 def mount_private(home: Path, disk_mb: int) -> None:
@@ -218,15 +244,20 @@ def probe() -> list[str]:
     read_fd, write_fd = os.pipe()
     pid = os.fork()
     if pid == 0:
-        os.close(read_fd)
-        missing = _try_layers(home)
-        os.write(write_fd, ",".join(missing).encode() or b"-")
-        os._exit(0)
+        try:
+            os.close(read_fd)
+            missing = _try_layers(home)
+            os.write(write_fd, ",".join(missing).encode() or b"-")
+        finally:
+            os._exit(0)  # an exception: nothing written, so every layer counts as missing
     os.close(write_fd)
     with os.fdopen(read_fd, "rb") as stream:
-        answer = stream.read().decode()
-    os.waitpid(pid, 0)
-    home.rmdir()
+        answer = stream.read().decode(errors="replace")
+    _, status = os.waitpid(pid, 0)
+    with contextlib.suppress(OSError):
+        home.rmdir()
+    if not answer or status != 0:  # the probe crashed: it vouches for no layer
+        return list(LAYERS)
     return [name for name in answer.split(",") if name in LAYERS]
 
 

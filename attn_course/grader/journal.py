@@ -45,8 +45,8 @@ def digest(path: Path) -> str:
 class Journal:
     """The journal in ``folder``: ``open`` it, look up ``done``, ``record`` each new grade."""
 
-    def __init__(self, path: Path, seed: int, limits: Limits, done: dict) -> None:
-        self.path, self.seed, self.limits = path, seed, limits
+    def __init__(self, path: Path, seed: int, done: dict) -> None:
+        self.path, self.seed = path, seed
         self.done: dict[str, tuple[str, SubmissionGrade]] = done  # name -> (sha256, grade)
         self._stream = path.open("a", encoding="utf-8")
 
@@ -61,7 +61,7 @@ class Journal:
         if header is None:
             seed = secrets.randbits(62) if seed is None else seed
             _write_lines(path, [_header(seed, limits)])
-            return cls(path, seed, limits, {})
+            return cls(path, seed, {})
         journalled = Limits(**header["limits"])
         if seed is not None and seed != header["seed"]:
             raise JournalMismatch(
@@ -73,7 +73,7 @@ class Journal:
             )
         done = {entry["grade"]["submission"]: (entry["sha256"], _grade(entry)) for entry in entries}
         _write_lines(path, [header, *entries])  # drops a line cut short by a kill
-        return cls(path, header["seed"], limits, done)
+        return cls(path, header["seed"], done)
 
     def finished(self, name: str, sha256: str) -> SubmissionGrade | None:
         """The journalled grade of ``name`` if its notebook is unchanged, else None."""
@@ -81,7 +81,10 @@ class Journal:
         return entry[1] if entry is not None and entry[0] == sha256 else None
 
     def record(self, sha256: str, grade: SubmissionGrade) -> None:
-        """Append ``grade`` and flush it to disk before returning."""
+        """Append ``grade`` and flush it to disk before returning; a grade the grading
+        machinery failed (``infrastructure``) is not kept: a resumed batch grades it again."""
+        if grade.infrastructure:
+            return
         entry = {"sha256": sha256, "grade": dataclasses.asdict(grade)}
         self._stream.write(json.dumps(entry, ensure_ascii=False) + "\n")
         self._stream.flush()
@@ -131,7 +134,8 @@ def _grade(entry: dict) -> SubmissionGrade:
     grade = dict(entry["grade"])
     exercises = tuple(ExerciseGrade(**exercise) for exercise in grade.pop("exercises"))
     problems = tuple(CellRun(**cell) for cell in grade.pop("problems"))
-    return SubmissionGrade(exercises=exercises, problems=problems, **grade)
+    missing = tuple(grade.pop("missing_layers", ()))
+    return SubmissionGrade(exercises=exercises, problems=problems, missing_layers=missing, **grade)
 
 
 def _differences(journalled: Limits, asked: Limits) -> str:

@@ -27,7 +27,7 @@ from typing import Any
 from attn_course.grader import codec
 from attn_course.grader.isolate import Cgroup
 from attn_course.grader.sandbox import Limits
-from attn_course.grader.zygote import Zygote, ZygoteGone
+from attn_course.grader.zygote import SETUP_FAILED, Zygote, ZygoteGone
 
 RUNTIME_MB = 1024  # what the pre-imported runtime may add to a sandbox's memory cgroup
 MAX_REPLY_BYTES = 64 << 20  # tensors of the hidden cases' outputs, with room to spare
@@ -67,6 +67,12 @@ class Sandbox:
         except ZygoteGone as error:
             self.close()
             raise SandboxDied(str(error)) from None
+        except OSError as error:  # the socket to the zygote broke (BrokenPipeError, ...)
+            self.close()
+            raise SandboxDied(f"the sandbox could not be started ({error})") from None
+        except BaseException:
+            self.close()
+            raise
         finally:
             os.close(requests_r)
             os.close(replies_w)
@@ -98,8 +104,12 @@ class Sandbox:
         code = self.exit_code
         if code is None:
             return ""
+        if code == SETUP_FAILED:
+            return "the sandbox could not start (its set-up failed; a fault of the grader)"
+        if 128 < code <= 128 + 64:  # the waiter could not re-raise the signal: 128 + signal
+            code = 128 - code
         if code < 0:
-            name = signal.Signals(-code).name
+            name = _signal_name(-code)
             hint = {
                 "SIGKILL": " (memory exhausted, or killed)",
                 "SIGXCPU": " (CPU time limit)",
@@ -201,9 +211,11 @@ def execute(
     cells: Sequence[CellCode],
     exercises: Sequence[ExerciseRequest],
     limits: Limits,
+    deadline: float | None = None,
 ) -> Execution:
-    """Run ``cells`` in order, then each exercise's cases, each with ``limits.timeout``."""
-    runner = _Runner(zygote, notebook, limits)
+    """Run ``cells`` in order, then each exercise's cases, each with ``limits.timeout``, all
+    before ``deadline`` (a ``time.monotonic()`` instant; None: ``limits.budget`` from now)."""
+    runner = _Runner(zygote, notebook, limits, deadline)
     try:
         cell_runs = [runner.run_cell(cell) for cell in cells]
         exercise_runs = {request.name: runner.run_exercise(request) for request in exercises}
@@ -215,11 +227,13 @@ def execute(
 class _Runner:
     """Keeps one sandbox alive with every good cell run in it; restarts it after a break."""
 
-    def __init__(self, zygote: Zygote, notebook: Path, limits: Limits) -> None:
+    def __init__(
+        self, zygote: Zygote, notebook: Path, limits: Limits, deadline: float | None = None
+    ) -> None:
         self.zygote, self.notebook, self.limits = zygote, notebook, limits
         self.good: list[CellCode] = []
         self.sandbox: Sandbox | None = None
-        self.deadline = time.monotonic() + limits.budget if limits.budget else math.inf
+        self.deadline = budget_deadline(limits) if deadline is None else deadline
 
     def _timeout(self) -> float:
         """The per-cell timeout, or what is left of the budget if that is less."""
@@ -232,6 +246,7 @@ class _Runner:
         return min(self.limits.timeout, left)
 
     def _ask(self, request: dict, expect: dict[str, Any]) -> dict:
+        self._timeout()  # budget spent: BudgetSpent before any sandbox is started
         if self.sandbox is None:
             self._restart()
         try:
@@ -303,6 +318,19 @@ class _Runner:
     def close(self) -> None:
         if self.sandbox is not None:
             self.sandbox.close()
+
+
+def budget_deadline(limits: Limits) -> float:
+    """The ``time.monotonic()`` instant a submission's budget runs out from now (inf: none)."""
+    return time.monotonic() + limits.budget if limits.budget else math.inf
+
+
+def _signal_name(number: int) -> str:
+    """``SIGKILL``; ``signal 40`` for a signal without a name (a real-time one)."""
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
 
 
 def _cell_request(cell: CellCode) -> dict:

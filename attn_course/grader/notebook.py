@@ -84,6 +84,8 @@ def assignment_of(
     """The assignment named in the notebook's metadata (``attn_course.assignment``)."""
     meta = notebook.metadata.get("attn_course", {})
     name = meta.get("assignment") if isinstance(meta, dict) else None
+    if name is not None and not isinstance(name, str):
+        raise InvalidSubmission("the notebook's attn_course.assignment is not a name")
     if name is None and path.stem in assignments:
         name = path.stem  # metadata lost (e.g. copied into a new notebook): trust the file name
     if name not in assignments:
@@ -98,7 +100,7 @@ def prepare(
     notebook: nbformat.NotebookNode, name: str, path: Path, assignment: Assignment
 ) -> Submission:
     """The code cells to run: locked cells restored, grade cells left out."""
-    grade_ids = [_grade_id(cell) for cell in notebook.cells]
+    grade_ids = [cell_grade_id(cell) for cell in notebook.cells]
     present = set(grade_ids)
     cells: list[tuple[str | None, str, str | None]] = []  # (grade_id, source, heading)
     heading = None
@@ -129,8 +131,10 @@ def _heading(source: str) -> str | None:
     return headings[-1][:80] if headings and headings[-1] else None
 
 
-def _grade_id(cell: nbformat.NotebookNode) -> str | None:
-    meta = cell.get("metadata", {}).get("nbgrader", {})
+def cell_grade_id(cell: nbformat.NotebookNode) -> str | None:
+    """The cell's nbgrader grade_id; None if it has none, or one that is not a string."""
+    metadata = cell.get("metadata", {})
+    meta = metadata.get("nbgrader", {}) if isinstance(metadata, dict) else None
     grade_id = meta.get("grade_id") if isinstance(meta, dict) else None
     return grade_id if isinstance(grade_id, str) else None
 

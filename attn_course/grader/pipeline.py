@@ -15,6 +15,7 @@ import os
 import re
 import secrets
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -25,7 +26,14 @@ import torch
 
 from attn_course.grader import static
 from attn_course.grader.catalog import Assignment, course_assignments
-from attn_course.grader.kernel import CellCode, CellRun, Execution, ExerciseRequest, execute
+from attn_course.grader.kernel import (
+    CellCode,
+    CellRun,
+    Execution,
+    ExerciseRequest,
+    budget_deadline,
+    execute,
+)
 from attn_course.grader.notebook import InvalidSubmission, Submission, assignment_of, prepare, read
 from attn_course.grader.sandbox import Limits
 from attn_course.grader.zygote import Zygote
@@ -50,6 +58,10 @@ class SubmissionGrade:
     assignment: str
     exercises: tuple[ExerciseGrade, ...]
     problems: tuple[CellRun, ...] = ()  # cells that raised, timed out or killed the kernel
+    # a fault of the grading machinery (the grader failed, a worker refused or died), not of
+    # the submission: not journalled, so a resumed batch grades it again
+    infrastructure: bool = False
+    missing_layers: tuple[str, ...] = ()  # the sandbox layers it was graded without
 
     @property
     def points(self) -> float:
@@ -220,25 +232,33 @@ def grade_notebook(
             ExerciseRequest(exercise.name, cases.of(exercise), exercise.forbidden)
             for exercise in assignment.exercises
         ]
-        execution = execute(zygote.get(), path, submission.cells, requests, limits)
-        grades = score(submission, execution, requests)
-        grades = with_fixed_dependencies(submission, requests, grades, zygote.get(), limits)
+        deadline = budget_deadline(limits)  # the fair-credit re-runs share the one budget
+        execution = execute(zygote.get(), path, submission.cells, requests, limits, deadline)
+        bound = static.definitions(submission.trees())
+        grades = score(submission, execution, requests, bound)
+        grades = with_fixed_dependencies(
+            submission, requests, grades, zygote.get(), limits, bound, deadline
+        )
     except Exception as error:  # a fault of the grader: this submission only, batch goes on
         message = f"the grader failed on this submission: {type(error).__name__}: {error}"
         grades = [
             ExerciseGrade(exercise.name, 0, exercise.points, "error", message)
             for exercise in assignment.exercises
         ]
-        return SubmissionGrade(name, assignment.id, tuple(grades))
+        return SubmissionGrade(name, assignment.id, tuple(grades), infrastructure=True)
     problems = tuple(cell for cell in execution.cells if cell.status != "ok")
     return SubmissionGrade(name, assignment.id, tuple(grades), problems)
 
 
 def score(
-    submission: Submission, execution: Execution, requests: Sequence[ExerciseRequest]
+    submission: Submission,
+    execution: Execution,
+    requests: Sequence[ExerciseRequest],
+    bound: dict | None = None,
 ) -> list[ExerciseGrade]:
-    """Each exercise's status, feedback and points (the judging stage)."""
-    bound = static.definitions(submission.trees())
+    """Each exercise's status, feedback and points (the judging stage); ``bound``:
+    ``static.definitions`` of the submission, if already known."""
+    bound = static.definitions(submission.trees()) if bound is None else bound
     grades = []
     for exercise, request in zip(submission.assignment.exercises, requests, strict=True):
         status, feedback, detail = _status(exercise, request, execution, bound)
@@ -271,15 +291,19 @@ def with_fixed_dependencies(
     grades: list[ExerciseGrade],
     zygote: Zygote,
     limits: Limits,
+    bound: dict | None = None,
+    deadline: float | None = None,
 ) -> list[ExerciseGrade]:
     """Fair partial credit: an exercise that failed while it uses another exercise of the same
     notebook that did not pass (the learner's ``split_heads`` inside their
     ``MultiHeadAttention``) is run again with the reference in place of that dependency; if it
-    then passes, it gets its points, and the feedback says so."""
+    then passes, it gets its points, and the feedback says so. The re-runs end by
+    ``deadline`` (that of the first run: one budget for all; None: a budget from now)."""
     from attn_course import reference
 
     status = {grade.exercise: grade.status for grade in grades}
-    bound = static.definitions(submission.trees())
+    bound = static.definitions(submission.trees()) if bound is None else bound
+    deadline = budget_deadline(limits) if deadline is None else deadline
     grades = list(grades)
     for position, (exercise, request) in enumerate(
         zip(submission.assignment.exercises, requests, strict=True)
@@ -299,7 +323,10 @@ def with_fixed_dependencies(
             continue
         last = submission.cells[-1].index if submission.cells else 0
         cells = [*submission.cells, CellCode(last + 1, None, _reference_cell(broken))]
-        run = execute(zygote, submission.path, cells, [request], limits).exercises[exercise.name]
+        if time.monotonic() >= deadline:
+            break  # the budget is spent: no more re-runs
+        execution = execute(zygote, submission.path, cells, [request], limits, deadline)
+        run = execution.exercises[exercise.name]
         try:
             passed = run.status == "ok" and exercise.judge(request.cases, run.outcomes).passed
         except Exception:  # outputs of a shape the judge did not foresee: no credit

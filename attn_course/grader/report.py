@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 import jinja2
@@ -31,7 +32,7 @@ def safe(text: object, cap: int = MAX_TEXT) -> str:
     return text if len(text) <= cap else text[: cap - 40] + f" [... {len(text) - cap + 40} more]"
 
 
-def _csv_cell(value: object) -> object:
+def csv_cell(value: object) -> object:
     """A cell a spreadsheet shows as text: ``=HYPERLINK(...)`` becomes ``'=HYPERLINK(...)``."""
     if not isinstance(value, str):
         return value
@@ -61,7 +62,7 @@ def write_reports(batch: BatchGrade, out: Path) -> dict[str, Path]:
                     grade.status,
                     grade.feedback,
                 )
-                writer.writerow([_csv_cell(value) for value in row])
+                writer.writerow([csv_cell(value) for value in row])
     document = summary(
         batch, {name: page.relative_to(out).as_posix() for name, page in pages.items()}
     )
@@ -126,17 +127,37 @@ def _number(value: float) -> int | float:
     return int(value) if float(value).is_integer() else round(value, 4)
 
 
-def feedback_pages(batch: BatchGrade, folder: Path) -> dict[str, Path]:
-    """One HTML page per submission (named after it); return submission -> page."""
+def page_names(submissions: Sequence[str]) -> dict[str, str]:
+    """The file name of each submission's feedback page: its name with what is not a letter,
+    digit, dot, dash or underscore replaced, and ``-2``, ``-3``... where two would be the same
+    file (also on a file system that ignores case). The one place pages are named: the pages
+    written as grades arrive and those written at the end of a batch agree, given the same
+    submissions in the same order."""
+    names: dict[str, str] = {}
+    taken: set[str] = set()
+    for submission in submissions:
+        stem = re.sub(r"[^A-Za-z0-9._-]+", "_", submission.removesuffix(".ipynb"))
+        name, counter = f"{stem}.html", 2
+        while name.lower() in taken:
+            name, counter = f"{stem}-{counter}.html", counter + 1
+        taken.add(name.lower())
+        names[submission] = name
+    return names
+
+
+def feedback_pages(
+    batch: BatchGrade, folder: Path, names: dict[str, str] | None = None
+) -> dict[str, Path]:
+    """One HTML page per submission, named by ``names`` (default: ``page_names`` of the
+    batch's submissions); return submission -> page."""
     folder.mkdir(parents=True, exist_ok=True)
+    if names is None:
+        names = page_names([submission.submission for submission in batch.submissions])
     pages: dict[str, Path] = {}
     for submission in batch.submissions:
-        stem = re.sub(r"[^A-Za-z0-9._-]+", "_", submission.submission.removesuffix(".ipynb"))
-        page = folder / f"{stem}.html"
-        counter = 2
-        while page in pages.values():
-            page, counter = folder / f"{stem}-{counter}.html", counter + 1
-        page.write_text(feedback_html(submission, batch.missing_layers), encoding="utf-8")
+        page = folder / names[submission.submission]
+        layers = batch.missing_layers or submission.missing_layers
+        page.write_text(feedback_html(submission, layers), encoding="utf-8")
         pages[submission.submission] = page
     return pages
 

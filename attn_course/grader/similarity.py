@@ -30,7 +30,14 @@ import jinja2
 
 import attn_course
 from attn_course.grader.catalog import Assignment, course_assignments
-from attn_course.grader.notebook import InvalidSubmission, assignment_of, python, read
+from attn_course.grader.notebook import (
+    InvalidSubmission,
+    assignment_of,
+    cell_grade_id,
+    python,
+    read,
+)
+from attn_course.grader.report import csv_cell
 
 THRESHOLD = 0.8
 NOISE = 25  # copydetect's defaults, in normalised characters
@@ -115,7 +122,7 @@ def solution_code(path: Path, assignments: dict[str, Assignment]) -> tuple[str, 
         normalise(cell.source)
         for cell in notebook.cells
         if cell.cell_type == "code"
-        and cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") in solutions
+        and cell_grade_id(cell) in solutions
     ]
     return assignment.id, "\n\n".join(cells)
 
@@ -254,8 +261,8 @@ def write_similarity(
         for match in found.pairs + found.reference:
             writer.writerow(
                 (
-                    _inert(match.submission),
-                    _inert(match.other),
+                    csv_cell(match.submission),
+                    csv_cell(match.other),
                     match.assignment,
                     f"{match.share:.3f}",
                     f"{match.other_share:.3f}",
@@ -267,8 +274,3 @@ def write_similarity(
     )
     (out / "similarity.html").write_text(page, encoding="utf-8")
     return found
-
-
-def _inert(cell: str) -> str:
-    """A CSV cell a spreadsheet will not run as a formula."""
-    return "'" + cell if cell[:1] in ("=", "+", "-", "@") else cell

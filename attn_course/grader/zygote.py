@@ -4,8 +4,9 @@
 ``SOCK_SEQPACKET`` socket pair. Each request is a JSON message ``{"home": str, "limits": {...}}``
 carrying two file descriptors (the sandbox's request and reply pipes); the answer is
 ``{"pid": int}``. When a sandbox ends, the zygote reports ``{"exit": pid, "code": int}``
-(negative: killed by that signal). The zygote exits when the grader closes the socket, and its
-sandboxes die with it. It never runs a student's code itself: only its forks do.
+(negative: killed by that signal; ``SETUP_FAILED``: the sandbox raised instead of serving).
+The zygote exits when the grader closes the socket, and its sandboxes die with it. It never
+runs a student's code itself: only its forks do.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from pathlib import Path
 
 from attn_course.grader import confine
 
+SETUP_FAILED = 70  # a sandbox's exit status when it failed before or between requests
 
 class ZygoteGone(Exception):
     """The zygote process died or never became ready."""
@@ -162,8 +164,9 @@ def serve(sock: socket.socket) -> None:
                 try:
                     limits = sandbox.Limits(**request["limits"])
                     sandbox.serve(fds[0], fds[1], request["home"], limits, request["cgroups"])
-                finally:
-                    os._exit(0)
+                except BaseException:
+                    os._exit(SETUP_FAILED)
+                os._exit(0)
             for fd_to_close in fds:
                 os.close(fd_to_close)
             sock.send(json.dumps({"pid": pid}).encode())

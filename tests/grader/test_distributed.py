@@ -19,6 +19,12 @@ from attn_course.grader.report import write_reports
 from attn_course.grader.sandbox import Limits
 
 SEED = 11
+# kills the kernel (SIGSEGV: C recursion through a million nested iterators) with nothing
+# outside the allow-list, so the sandbox runs it and the killed-kernel path is taken
+CRASH = (
+    "import itertools\nit = iter([1])\nfor _ in range(1_000_000):\n"
+    "    it = itertools.chain(it)\nnext(it)\n"
+)
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +36,7 @@ def notebooks(tmp_path_factory, submission_writer):
     submission_writer(folder, "correct", "pass")
     submission_writer(folder, "no-max-shift", "fail", replace={"softmax": no_shift})
     submission_writer(folder, "unfinished", "fail", drop=("SimpleAttention",))
-    submission_writer(folder, "crash", "fail", add=("import os\nos._exit(3)",))
+    submission_writer(folder, "crash", "fail", add=(CRASH,))
     submission_writer(folder, "forbidden", "fail", replace={
         "softmax": "def softmax(scores, dim=-1):\n    return torch.softmax(scores, dim)\n"
     })  # fmt: skip
@@ -60,6 +66,8 @@ def cluster():
 def test_a_cluster_gives_the_thread_pools_grades(notebooks, thread_pool, cluster, tmp_path):
     results = list(grade_on_dask(notebooks, SEED, Limits(), cluster))
     assert grades_csv(results, notebooks, tmp_path) == thread_pool
+    [crash] = [result for result in results if result.submission == "test-crash-fail.ipynb"]
+    assert [cell.status for cell in crash.problems] == ["died"]  # the kernel was killed
     assert "passed" in thread_pool and "failed" in thread_pool and "invalid" in thread_pool
 
 

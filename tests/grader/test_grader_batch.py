@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+import time
 from pathlib import Path
 
 import nbformat
@@ -16,6 +17,7 @@ from attn_course.grader.confine import landlock_abi
 from attn_course.grader.pipeline import grade
 from attn_course.grader.report import COLUMNS, write_reports
 from attn_course.grader.sandbox import Limits
+from attn_course.grader.zygote import Zygote
 
 EXERCISES = ("attention_scores", "softmax", "context_vector", "SimpleAttention")
 POINTS = {"attention_scores": 2, "softmax": 3, "context_vector": 2, "SimpleAttention": 3}
@@ -397,3 +399,28 @@ def test_html_escapes_student_content(submission_writer, tmp_path):
     page = next((tmp_path / "out" / "feedback").glob("*.html")).read_text(encoding="utf-8")
     assert "&lt;script&gt;" in page
     assert script not in page
+
+
+def test_fair_credit_re_runs_share_the_submissions_budget(submission_writer, tmp_path):
+    """Slow cells and an exercise failing through a broken dependency: the first run and the
+    fair-credit re-run together stay within one --budget (before, each re-run had its own, so
+    this took at least twice the sleeping)."""
+    path = submission_writer(
+        tmp_path,
+        "slow-and-dependent",
+        "fail",
+        replace={
+            "softmax": "def softmax(scores, dim=-1):\n    return scores\n",
+            "SimpleAttention": ALTERNATIVES["SimpleAttention"],
+        },
+        add=("import time\ntime.sleep(5)", "time.sleep(5)"),
+    )
+    zygote = Zygote()
+    zygote.missing_layers()  # started: only grading is timed
+    budget = 12.0
+    started = time.monotonic()
+    batch = grade([path], Limits(timeout=8, memory_mb=1024, budget=budget), 1, zygote=zygote)
+    elapsed = time.monotonic() - started
+    statuses = {grade.exercise: grade.status for grade in batch.submissions[0].exercises}
+    assert statuses["softmax"] == "failed"
+    assert elapsed < 1.45 * budget  # two runs with their sleeps would take 20 s or more

@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from attn_course.grader.catalog import course_assignments
-from attn_course.grader.notebook import InvalidSubmission, assignment_of, prepare, python, read
+from attn_course.grader.notebook import (
+    InvalidSubmission,
+    assignment_of,
+    cell_grade_id,
+    prepare,
+    python,
+    read,
+)
 
 
 @pytest.fixture(scope="module")
@@ -64,3 +71,21 @@ def test_read_rejects_what_is_not_a_notebook(tmp_path):
     path.write_text('{"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [{"x": 1}]}')
     with pytest.raises(InvalidSubmission, match="not a valid notebook"):
         read(path)
+
+
+@pytest.mark.parametrize("named", [["01_scores_softmax_context"], {"a": 1}, 3])
+def test_an_assignment_named_by_something_else_than_a_string_is_invalid(
+    named, solution_01, tmp_path
+):
+    notebook = solution_01()
+    notebook.metadata["attn_course"]["assignment"] = named
+    with pytest.raises(InvalidSubmission):
+        assignment_of(notebook, tmp_path / "x.ipynb", course_assignments())
+
+
+def test_grade_ids_that_are_not_strings_are_none(solution_01):
+    notebook = solution_01()
+    notebook.cells[0].metadata["nbgrader"] = "x"
+    notebook.cells[1].metadata["nbgrader"] = {"grade_id": ["softmax"]}
+    assert cell_grade_id(notebook.cells[0]) is None
+    assert cell_grade_id(notebook.cells[1]) is None

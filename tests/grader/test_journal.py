@@ -156,3 +156,52 @@ def test_grade_refuses_a_journal_of_another_batch(batch, tmp_path, capsys):
     assert status == 2
     assert "--restart" in capsys.readouterr().err
     assert not (tmp_path / "grades.csv").exists()
+
+
+class NoZygote:
+    """Stands in for the zygote of ``grade_command``: every layer there, nothing forked."""
+
+    def missing_layers(self):
+        return ()
+
+    def close(self):
+        pass
+
+
+def test_infrastructure_faults_are_graded_again_on_resume(tmp_path, monkeypatch):
+    """A grade the machinery failed (a refusing or dead worker, the grader failing) is not
+    journalled; one the submission earned is; pages of near-equal names do not collide; the
+    layers a worker lacked are recorded in grades.json."""
+    from attn_course.grader import commands, pipeline
+
+    folder = tmp_path / "class"
+    folder.mkdir()
+    for name in ("a b.ipynb", "a_b.ipynb"):
+        (folder / name).write_text("{}")
+    graded: list[str] = []
+    written: list[dict[str, str]] = []  # the feedback pages once each run's grades are in
+
+    def fake_grade_each(todo, seed, limits, assignments, workers, zygote):
+        for name, _ in todo:
+            graded.append(name)
+            broken = name == "a b.ipynb"
+            exercise = ExerciseGrade("*", 0, 0, "error" if broken else "passed", name)
+            yield SubmissionGrade(
+                name, "", (exercise,), infrastructure=broken, missing_layers=("seccomp",)
+            )
+        pages = (tmp_path / "out" / "feedback").glob("*.html")
+        written.append({page.name: page.read_text() for page in pages})
+
+    monkeypatch.setattr(commands, "Zygote", NoZygote)
+    monkeypatch.setattr(pipeline, "grade_each", fake_grade_each)
+    monkeypatch.setattr(commands, "_similarity", lambda *args: None)
+    out = tmp_path / "out"
+    for _ in range(2):
+        assert commands.grade_command([str(folder)], str(out), 5.0, 1, 512, seed=SEED) == 0
+    assert graded == ["a b.ipynb", "a_b.ipynb", "a b.ipynb"]  # only the fault graded again
+    document = json.loads((out / "grades.json").read_text())
+    assert document["missing_sandbox_layers"] == ["seccomp"]
+    assert sorted(written[0]) == ["a_b-2.html", "a_b.html"]  # as grades arrive: no collision
+    assert "a b.ipynb" in written[0]["a_b.html"] and "a_b.ipynb" in written[0]["a_b-2.html"]
+    assert sorted(path.name for path in (out / "feedback").iterdir()) == sorted(written[0])
+    assert "a b.ipynb" in (out / "feedback" / "a_b.html").read_text()

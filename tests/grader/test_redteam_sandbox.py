@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import resource
 import secrets
 import socket
 import time
@@ -16,6 +15,7 @@ import pytest
 import torch
 
 from attn_course.checks.core import Case
+from attn_course.grader import codec
 from attn_course.grader.kernel import CellCode, ExerciseRequest, Zygote, execute
 from attn_course.grader.sandbox import Limits
 
@@ -45,13 +45,18 @@ def test_forged_replies_on_the_reply_pipe_are_refused(run):
     assert torch.equal(outcome.output, torch.zeros(2))
 
 
-def test_a_huge_reply_is_refused_before_it_is_read(run):
+def test_a_huge_reply_is_refused_before_it_is_read(run, monkeypatch):
     huge = "import struct\nMESSAGE = struct.pack('!QQ', 60 << 20, 0) + b'[' * (4 << 20)\n"
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    asked, read_exactly = [], codec._read_exactly
+
+    def counted(fd, size, deadline):  # what the grader reads of the sandbox's replies
+        asked.append(size)
+        return read_exactly(fd, size, deadline)
+
+    monkeypatch.setattr(codec, "_read_exactly", counted)
     execution = run([huge + FORGE])
-    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     assert execution.cells[0].status == "died"
-    assert after - before < 40_000  # kilobytes: the grader never read the 60 MB it announced
+    assert asked and sum(asked) < 1 << 20  # the header only: never the 60 MB it announced
 
 
 def needs(zygote, *layers: str) -> None:
@@ -156,10 +161,7 @@ def test_process_count_is_limited(run, zygote):
         "        time.sleep(60)\n        os._exit(0)\n"
     )
     execution = run([cell])
-    assert statuses(execution) == ["error"]
-    assert (
-        "BlockingIOError" in execution.cells[0].message or "Resource" in execution.cells[0].message
-    )
+    assert statuses(execution) == ["error"]  # fork refused (the message is the C library's)
 
 
 def test_hard_limits_cannot_be_raised(run):

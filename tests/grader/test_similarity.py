@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import csv
 
+import nbformat
 import pytest
 
 from attn_course.cli import main
+from attn_course.grader.pipeline import find_notebooks
 from attn_course.grader.similarity import REFERENCE, normalise, similarity, write_similarity
 
 # The copied student's work: a solution of their own, in an unusual style.
@@ -218,3 +220,25 @@ def test_attn_course_similar_writes_the_report_without_grading(batch, tmp_path):
     with (tmp_path / "similarity.csv").open(newline="") as stream:
         pairs = [row for row in csv.DictReader(stream) if row["other"] != REFERENCE]
     assert len(pairs) == 3  # original, renamed and reformatted, two by two
+
+
+def test_hostile_metadata_and_names_do_not_break_the_report(tmp_path, solution_01):
+    """nbgrader metadata that is not a dict, a grade_id that is a list, an assignment that is
+    a list: the report is written, and a name starting with a tab or a formula is inert."""
+    folder = tmp_path / "class"
+    folder.mkdir()
+    odd = solution_01()
+    odd.cells[0].metadata["nbgrader"] = "x"
+    odd.cells[1].metadata["nbgrader"] = {"grade_id": ["softmax"]}
+    nbformat.write(odd, folder / "\t=1+1.ipynb")
+    nbformat.write(solution_01(), folder / "\r@copy.ipynb")
+    listed = solution_01()
+    listed.metadata["attn_course"]["assignment"] = ["01_scores_softmax_context"]
+    nbformat.write(listed, folder / "listed.ipynb")
+    found = write_similarity(find_notebooks([folder]), tmp_path / "out", threshold=0.5)
+    assert len(found.pairs) == 1
+    text = (tmp_path / "out" / "similarity.csv").read_text()
+    for row in csv.DictReader(text.splitlines()):
+        for cell in (row["submission"], row["other"]):
+            assert not cell.startswith(("=", "+", "-", "@", "\t", "\r"))
+    assert main(["similar", str(folder), "--out", str(tmp_path / "again")]) == 0
