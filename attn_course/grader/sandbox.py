@@ -203,14 +203,14 @@ class _Shell:
     except the cell magics that only measure or capture, whose body runs."""
 
     def __init__(self, namespace: dict) -> None:
-        self.user_ns = namespace
+        self._namespace = namespace  # private: no way back to the namespace's __builtins__
 
     def run_line_magic(self, name: str, line: str, *args: Any) -> None:
         return None
 
     def run_cell_magic(self, name: str, line: str, body: str) -> None:
         if name in ("time", "capture", "timeit"):
-            exec(compile(body, f"<%%{name}>", "exec"), self.user_ns)
+            exec(compile(body, f"<%%{name}>", "exec"), self._namespace)
 
     def system(self, command: str) -> None:
         return None
