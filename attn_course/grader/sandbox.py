@@ -109,7 +109,7 @@ def _confine(home: Path, limits: Limits, cgroups: list[str], channel: list[int])
     os.chdir(home)
     torch.set_num_threads(1)
     with contextlib.suppress(OSError):  # no pyseccomp or libseccomp: probe reported it
-        isolate.forbid_sockets()
+        isolate.forbid_syscalls()  # after the namespaces and mounts it needs
     with contextlib.suppress(OSError):  # while still able to see every allowed path
         readable = confine.readable_paths(Path(attn_course.__file__).parent)
         confine.restrict(readable, [home, Path(os.devnull)])
