@@ -298,7 +298,8 @@ def with_fixed_dependencies(
         if not broken:
             continue
         last = submission.cells[-1].index if submission.cells else 0
-        cells = [*submission.cells, CellCode(last + 1, None, _reference_cell(broken, exercise.name))]
+        fixed = CellCode(last + 1, None, _reference_cell(broken, exercise.name))
+        cells = [*submission.cells, fixed]
         run = execute(zygote, submission.path, cells, [request], limits).exercises[exercise.name]
         try:
             passed = run.status == "ok" and exercise.judge(request.cases, run.outcomes).passed

@@ -31,7 +31,9 @@ ATTACKS = {
     "builtins-getattr": "import dataclasses\nf = dataclasses.builtins.getattr(F, 'soft' + 'max')\n",
     "inspect-stack": "import dataclasses\nframes = dataclasses.inspect.stack()\n",
     # the notebook shell: a computed cell-magic body, the namespace's own built-ins
-    "shell-computed-body": "body = 'import o' + 's'\nget_ipython().run_cell_magic('time', '', body)\n",
+    "shell-computed-body": (
+        "body = 'import o' + 's'\nget_ipython().run_cell_magic('time', '', body)\n"
+    ),
     "shell-user-ns": "run = get_ipython().user_ns['__builtins__']['eval']\n",
 }
 
