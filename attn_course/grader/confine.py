@@ -98,24 +98,36 @@ def restrict(readable: list[Path], writable: list[Path]) -> int:
 def readable_paths(hidden: Path) -> list[Path]:
     """What a sandbox may read: the Python runtime, its packages and the system's shared
     libraries, with the folder ``hidden`` (the course package) left out wherever it lies
-    below one of them (its siblings are allowed one by one, up to the allowed folder)."""
-    roots = {Path(p).resolve() for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
+    below one of them (its siblings are allowed one by one, up to the allowed folder).
+
+    Landlock follows symbolic links, so every root and sibling is resolved first, and one
+    whose target holds ``hidden`` is split again (a venv's ``lib64 -> lib``, ``/lib ->
+    usr/lib`` on merged-/usr systems): allowing the link would allow all it points to."""
+    roots = {Path(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
     roots |= {Path(p) for p in ("/usr", "/lib", "/lib64", "/bin", "/sys/devices/system/cpu")}
     roots |= {Path(p) for p in ("/etc/ld.so.cache", "/etc/localtime", "/proc")}
     roots |= {Path(p) for p in ("/dev/null", "/dev/zero", "/dev/urandom")}
-    hidden = hidden.resolve()
-    allowed: list[Path] = []
-    for root in sorted(roots):
-        if hidden == root or root in hidden.parents:
-            allowed += _siblings_towards(root, hidden)
-        elif hidden not in root.parents:
-            allowed.append(root)
-    return allowed
+    return _without(roots, hidden.resolve())
+
+
+def _without(paths: set[Path], hidden: Path) -> list[Path]:
+    """``paths`` resolved, each one that holds ``hidden`` replaced by its other entries."""
+    allowed: set[Path] = set()
+    for path in paths:
+        try:
+            path = path.resolve()
+        except OSError:  # a loop of links: leave it out
+            continue
+        if hidden == path or path in hidden.parents:
+            allowed |= set(_without(set(_siblings_towards(path, hidden)), hidden))
+        elif hidden not in path.parents:
+            allowed.add(path)
+    return sorted(allowed)
 
 
 def _siblings_towards(root: Path, hidden: Path) -> list[Path]:
     """Everything below ``root`` except ``hidden``: at each level from ``root`` down, the
-    entries that are not on the way to ``hidden``."""
+    entries that are not on the way to ``hidden`` (to be resolved by the caller)."""
     allowed, here = [], root
     for part in hidden.relative_to(root).parts:
         allowed += [entry for entry in here.iterdir() if entry.name != part]

@@ -13,7 +13,8 @@ A sandbox (a fork of the zygote) calls ``enter`` before it runs anything of the 
    tmpfs as its home (the disk it may fill), then drops to an unprivileged uid with no
    capabilities (root grader) or drops every capability (user namespace);
 4. a seccomp filter refuses to create sockets: no network of any kind, pathname unix sockets
-   and UDP included (the network namespace has only a loopback that is down anyway).
+   and UDP included (the network namespace has only a loopback that is down anyway), and
+   the kernel interfaces of ``DENIED_SYSCALLS`` (io_uring, bpf, ptrace, new namespaces, ...).
 
 ``LAYERS`` names each layer; ``probe`` (run once per batch, in a throwaway fork) says which of
 them this machine lacks, so that ``attn-course grade`` can refuse to grade without them.
@@ -228,12 +229,45 @@ def drop_privileges(home: Path, number: int) -> None:
         _check(_libc.capset(header, data), "capset")
 
 
-def forbid_sockets() -> None:
-    """A seccomp filter: ``socket()`` fails with EACCES, whatever the family."""
+# Kernel interfaces a submission never needs and that have been the way out of sandboxes:
+# async I/O that bypasses seccomp, BPF, keyrings, tracing, page-fault handling, new namespaces
+# and mounts (the sandbox has made its own before the filter is loaded).
+DENIED_SYSCALLS = (
+    "io_uring_setup",
+    "io_uring_enter",
+    "io_uring_register",
+    "bpf",
+    "keyctl",
+    "add_key",
+    "request_key",
+    "ptrace",
+    "perf_event_open",
+    "userfaultfd",
+    "unshare",
+    "setns",
+    "mount",
+    "umount2",
+    "pivot_root",
+)
+# clone() with any of these flags would make new namespaces; threads and fork use none.
+_CLONE_NAMESPACES = (0x00020000, 0x02000000, 0x04000000, 0x08000000, 0x10000000, 0x20000000)
+_CLONE_NAMESPACES += (0x40000000,)  # NEWNS, NEWCGROUP, NEWUTS, NEWIPC, NEWUSER, NEWPID, NEWNET
+
+
+def forbid_syscalls() -> None:
+    """A seccomp filter: ``socket()`` fails with EACCES, whatever the family; the calls of
+    ``DENIED_SYSCALLS`` and ``clone()`` with namespace flags with EPERM; ``clone3()`` (whose
+    flags seccomp cannot read) with ENOSYS, so that glibc falls back to ``clone()``."""
     if pyseccomp is None:
         raise OSError(errno.ENOSYS, "pyseccomp or libseccomp is not installed")
     rules = pyseccomp.SyscallFilter(defaction=pyseccomp.ALLOW)
     rules.add_rule(pyseccomp.ERRNO(errno.EACCES), "socket")
+    for name in DENIED_SYSCALLS:
+        rules.add_rule(pyseccomp.ERRNO(errno.EPERM), name)
+    for flag in _CLONE_NAMESPACES:
+        masked = pyseccomp.Arg(0, pyseccomp.MASKED_EQ, flag, flag)
+        rules.add_rule(pyseccomp.ERRNO(errno.EPERM), "clone", masked)
+    rules.add_rule(pyseccomp.ERRNO(errno.ENOSYS), "clone3")
     rules.load()
 
 
@@ -282,7 +316,7 @@ def _try_layers(home: Path) -> list[str]:
     if confine.landlock_abi() == 0:
         missing.append("landlock")
     try:
-        forbid_sockets()
+        forbid_syscalls()
     except Exception:  # not installed, no libseccomp, or refused by the kernel
         missing.append("seccomp")
     return missing

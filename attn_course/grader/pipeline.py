@@ -322,7 +322,8 @@ def with_fixed_dependencies(
         if not broken:
             continue
         last = submission.cells[-1].index if submission.cells else 0
-        cells = [*submission.cells, CellCode(last + 1, None, _reference_cell(broken))]
+        fixed = CellCode(last + 1, None, _reference_cell(broken, exercise.name))
+        cells = [*submission.cells, fixed]
         if time.monotonic() >= deadline:
             break  # the budget is spent: no more re-runs
         execution = execute(zygote, submission.path, cells, [request], limits, deadline)
@@ -344,10 +345,15 @@ def with_fixed_dependencies(
     return grades
 
 
-def _reference_cell(names: Sequence[str]) -> str:
+def _reference_cell(names: Sequence[str], under_test: str) -> str:
     """A cell (the grader's code, not checked) that defines ``names`` as in
     ``attn_course.reference``: the reference modules they need, run in a namespace of their
-    own with their imports of each other removed, then ``names`` taken from it."""
+    own with their imports of each other removed, then ``names`` taken from it.
+
+    The namespace lives only inside a function the cell deletes again, and loses
+    ``under_test`` first: the student's code must find neither a handle on it nor, through the
+    injected functions' globals (reachable only by dunder attributes, which the allow-list
+    refuses), the reference of the exercise being graded."""
     from attn_course import reference
 
     modules: list[str] = []
@@ -367,10 +373,16 @@ def _reference_cell(names: Sequence[str]) -> str:
         for line in inspect.getsource(importlib.import_module(module)).splitlines()
         if not line.startswith(("from attn_course", "from __future__"))
     )
+    loader = "_attn_course_grader_reference"
+    targets = "".join(f"{name}, " for name in names)
     lines = [
-        "reference_namespace = {'__name__': 'reference'}",
-        f"exec(compile({source!r}, '<reference>', 'exec'), reference_namespace)",
-        *(f"{name} = reference_namespace[{name!r}]" for name in names),
+        f"def {loader}():",
+        "    namespace = {'__name__': 'reference'}",
+        f"    exec(compile({source!r}, '<reference>', 'exec'), namespace)",
+        f"    namespace.pop({under_test!r}, None)",
+        f"    return tuple(namespace[name] for name in {list(names)!r})",
+        f"{targets}= {loader}()",
+        f"del {loader}",
     ]
     return "\n".join(lines)
 

@@ -109,7 +109,7 @@ def _confine(home: Path, limits: Limits, cgroups: list[str], channel: list[int])
     os.chdir(home)
     torch.set_num_threads(1)
     with contextlib.suppress(OSError):  # no pyseccomp or libseccomp: probe reported it
-        isolate.forbid_sockets()
+        isolate.forbid_syscalls()  # after the namespaces and mounts it needs
     with contextlib.suppress(OSError):  # while still able to see every allowed path
         readable = confine.readable_paths(Path(attn_course.__file__).parent)
         confine.restrict(readable, [home, Path(os.devnull)])
@@ -203,14 +203,14 @@ class _Shell:
     except the cell magics that only measure or capture, whose body runs."""
 
     def __init__(self, namespace: dict) -> None:
-        self.user_ns = namespace
+        self._namespace = namespace  # private: no way back to the namespace's __builtins__
 
     def run_line_magic(self, name: str, line: str, *args: Any) -> None:
         return None
 
     def run_cell_magic(self, name: str, line: str, body: str) -> None:
         if name in ("time", "capture", "timeit"):
-            exec(compile(body, f"<%%{name}>", "exec"), self.user_ns)
+            exec(compile(body, f"<%%{name}>", "exec"), self._namespace)
 
     def system(self, command: str) -> None:
         return None

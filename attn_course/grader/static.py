@@ -6,9 +6,12 @@ does. So the primary rule is read here, where it cannot interfere:
 - ``violations``: an allow-list over **all** code cells. Imports only from ``ALLOWED_MODULES``;
   no dunder names or attributes (``__init__`` aside), no private attributes except on ``self``
   and ``cls``; none of the built-ins that run strings or look things up by a computed name
-  (``DENIED_NAMES``) and none of the attributes that lead to files, processes, frames or
-  torch's own machinery (``DENIED_ATTRIBUTES``). One violation anywhere forfeits every exercise:
-  such a cell could change what the sandbox reports for any of them.
+  (``DENIED_NAMES``), as names or as attributes (``dataclasses.builtins.exec``), and none of
+  the attributes that lead to files, processes, frames, torch's own machinery or other modules
+  (``DENIED_ATTRIBUTES``, ``DENIED_MODULES``: ``torch.os``, ``typing.sys``). ``get_ipython``
+  only in the calls that notebook magics and shell lines become, with constant arguments.
+  One violation anywhere forfeits every exercise: such a cell could change what the sandbox
+  reports for any of them.
 - ``forbidden_uses``: for each exercise, the forbidden built-ins (``torch.softmax``,
   ``F.scaled_dot_product_attention``, ...) in what the graded name reaches: its own definition
   and, by name, the top-level functions, classes, assignments and imports it uses,
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import ast
 import re
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -40,6 +44,31 @@ DENIED_ATTRIBUTES = frozenset(
     | {"f_globals", "f_locals", "f_back", "f_builtins", "f_code", "tb_frame", "tb_next"}
     | {"gi_frame", "gi_code", "cr_frame", "cr_code", "ag_frame", "ag_code", "co_code"}
 )
+# Allowed modules re-export others (``torch.os``, ``typing.sys``, ``dataclasses.builtins``): an
+# attribute named like a module outside the allow-list is refused, on any receiver but ``self``
+# and ``cls`` (a student's own object holds only what the student could already reach).
+DENIED_MODULES = frozenset(
+    {"os", "sys", "builtins", "inspect", "modules", "importlib", "subprocess", "system"}
+    | {"get_ipython", "user_ns", "user_global_ns", "run_cell", "ex", "ev", "shell", "kernel"}
+    | {"run_cell_magic", "run_line_magic", "getoutput"}
+    | {
+        name
+        for name in sys.stdlib_module_names
+        if not name.startswith("_") and name.split(".")[0] not in ALLOWED_MODULES
+    }
+) - {
+    # method names of tensors and containers that honest code calls (x.chunk, d.copy, ...)
+    "chunk",
+    "copy",
+    "select",
+    "trace",
+}
+# ``model.eval()`` is everywhere in honest code; ``builtins`` (the way to the real one) is denied.
+DENIED_NAME_ATTRIBUTES = DENIED_NAMES - {"eval"}
+# What ``%magic``, ``%%magic`` and ``!command`` become (``notebook.python``): the only calls of
+# ``get_ipython`` allowed, with constant strings only (the sandbox runs a few cell magics' bodies,
+# which are checked like any cell).
+SHELL_CALLS = frozenset({"run_cell_magic", "run_line_magic", "system", "getoutput"})
 DEFINABLE_DUNDERS = frozenset(
     {"__init__", "__repr__", "__str__", "__len__", "__getitem__", "__iter__", "__call__"}
 )
@@ -72,10 +101,15 @@ def violations(cells: Sequence[tuple[int, str]]) -> list[Violation]:
 
 
 def _walk(tree: ast.AST):
+    shell = _shell_call_parts(tree)
     for node in ast.walk(tree):
+        if id(node) in shell:
+            continue
         if isinstance(node, ast.Import | ast.ImportFrom):
             yield from _import(node)
-        elif isinstance(node, ast.Name) and (node.id in DENIED_NAMES or _DUNDER.match(node.id)):
+        elif isinstance(node, ast.Name) and (
+            node.id in DENIED_NAMES or node.id == "get_ipython" or _DUNDER.match(node.id)
+        ):
             yield node.id, "it can run code from a string or reach the sandbox's internals"
         elif isinstance(node, ast.Attribute):
             yield from _attribute(node)
@@ -114,8 +148,10 @@ def _attribute(node: ast.Attribute):
         yield _dotted(node), "dunder attributes reach Python's internals"
     elif name.startswith("_") and not _DUNDER.match(name) and receiver not in ("self", "cls"):
         yield _dotted(node), "private attributes reach torch's or the sandbox's internals"
-    elif name in DENIED_ATTRIBUTES:
+    elif name in DENIED_ATTRIBUTES or name in DENIED_NAME_ATTRIBUTES:
         yield _dotted(node), _ATTRIBUTES
+    elif name in DENIED_MODULES and receiver not in ("self", "cls"):
+        yield _dotted(node), "it reaches a module outside the allowed imports"
 
 
 def _defines_dunder(node: ast.AST) -> bool:
@@ -123,15 +159,34 @@ def _defines_dunder(node: ast.AST) -> bool:
     return definition and bool(_DUNDER.match(node.name)) and node.name not in DEFINABLE_DUNDERS
 
 
-def _is_cell_magic(node: ast.AST) -> bool:
+def _is_shell_call(node: ast.AST) -> bool:
+    """``get_ipython().run_cell_magic('time', '', '...')`` and the like, every argument a
+    constant string: what the grader's own translation of a magic or shell line produces."""
     return (
         isinstance(node, ast.Call)
         and isinstance(node.func, ast.Attribute)
-        and node.func.attr == "run_cell_magic"
-        and len(node.args) == 3
-        and isinstance(node.args[2], ast.Constant)
-        and isinstance(node.args[2].value, str)
+        and node.func.attr in SHELL_CALLS
+        and isinstance(node.func.value, ast.Call)
+        and isinstance(node.func.value.func, ast.Name)
+        and node.func.value.func.id == "get_ipython"
+        and not node.func.value.args
+        and not node.func.value.keywords
+        and not node.keywords
+        and all(isinstance(arg, ast.Constant) and isinstance(arg.value, str) for arg in node.args)
     )
+
+
+def _shell_call_parts(tree: ast.AST) -> set[int]:
+    """The ids of the ``get_ipython`` name and the method attribute of every shell call."""
+    parts: set[int] = set()
+    for node in ast.walk(tree):
+        if _is_shell_call(node):
+            parts |= {id(node.func), id(node.func.value.func)}
+    return parts
+
+
+def _is_cell_magic(node: ast.AST) -> bool:
+    return _is_shell_call(node) and node.func.attr == "run_cell_magic" and len(node.args) == 3
 
 
 _IMPORTS = "imports are limited to " + ", ".join(sorted(ALLOWED_MODULES - {"__future__"}))

@@ -23,6 +23,18 @@ ATTACKS = {
     "subclasses": "classes = ().__class__.__base__.__subclasses__()\n",
     "torch-ops": "f = torch.ops.aten._softmax\n",
     "cell-magic-body": "%%time\nimport os\n",
+    # modules that allowed modules re-export
+    "torch-os": "torch.os.system('true')\n",
+    "torch-sys-modules": "m = torch.sys.modules['attn_course']\n",
+    "typing-sys-modules": "import typing\nm = typing.sys.modules\n",
+    "builtins-exec": "import dataclasses\ndataclasses.builtins.exec('x = 1')\n",
+    "builtins-getattr": "import dataclasses\nf = dataclasses.builtins.getattr(F, 'soft' + 'max')\n",
+    "inspect-stack": "import dataclasses\nframes = dataclasses.inspect.stack()\n",
+    # the notebook shell: a computed cell-magic body, the namespace's own built-ins
+    "shell-computed-body": (
+        "body = 'import o' + 's'\nget_ipython().run_cell_magic('time', '', body)\n"
+    ),
+    "shell-user-ns": "run = get_ipython().user_ns['__builtins__']['eval']\n",
 }
 
 
