@@ -17,13 +17,15 @@ from attn_course.reference import KVCache
 
 
 def kv_cache_bytes(caches: Sequence[KVCache]) -> int:
-    """Bytes held by the keys and values of every cache in ``caches`` (one per layer)."""
+    """Bytes held by the keys and values of every cache in ``caches`` (one per layer; lesson 14,
+    grouped-query attention and the KV cache)."""
     return sum(c.key.nbytes + c.value.nbytes for c in caches if c.key is not None)
 
 
 @dataclass(frozen=True)
 class DecodingCost:
-    """One model's KV cache after the prompt (bytes) and its fastest decoding step (seconds)."""
+    """One model's KV cache after the prompt (bytes) and its fastest decoding step (seconds);
+    lesson 14, grouped-query attention and the KV cache."""
 
     cache_bytes: int
     step_seconds: float
@@ -48,4 +50,5 @@ def measure_decoding(model: nn.Module, prompt: torch.Tensor, repeats: int = 5) -
             cache.key, cache.value = key, value  # back to the prompt only
         model(next_token, caches)
 
-    return DecodingCost(kv_cache_bytes(caches), time_call(step, repeats=repeats))
+    cache_bytes = kv_cache_bytes(caches)  # after the prompt, before any timed step
+    return DecodingCost(cache_bytes, time_call(step, repeats=repeats))

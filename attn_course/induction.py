@@ -68,7 +68,9 @@ def induction_scores(attn_weights: torch.Tensor, period: int) -> torch.Tensor:
     over the batch and over t >= period of the weight from query t to key t - period + 1. A
     perfect induction head scores 1.
     """
-    to_previous_copy = attn_weights.diagonal(offset=1 - period, dim1=-2, dim2=-1)  # t >= period - 1
+    to_previous_copy = attn_weights.diagonal(
+        offset=1 - period, dim1=-2, dim2=-1
+    )  # (B, L, H, T - period + 1)
     return to_previous_copy[..., 1:].mean(dim=(0, -1))  # (L, H)
 
 
@@ -84,17 +86,18 @@ def ablate_heads(
     still does). The weights are not changed; leaving the block restores the model.
     """
     hooks = []
-    for layer, head in heads:
-        attn = model.layers[layer]
-        head_dim = attn.w_o.in_features // attn.num_heads
-        columns = slice(head * head_dim, (head + 1) * head_dim)
+    try:  # a bad (layer, head) raises here: the hooks registered before it are removed
+        for layer, head in heads:
+            attn = model.layers[layer]
+            head_dim = attn.w_o.in_features // attn.num_heads
+            columns = slice(head * head_dim, (head + 1) * head_dim)
 
-        def zero_head(module, inputs, columns=columns):
-            (merged,) = inputs  # (B, T, D): the H head outputs side by side
-            return (merged.index_fill(-1, torch.arange(columns.start, columns.stop), 0.0),)
+            def zero_head(module, inputs, columns=columns):
+                (merged,) = inputs  # (B, T, D): the H head outputs side by side
+                index = torch.arange(columns.start, columns.stop, device=merged.device)
+                return (merged.index_fill(-1, index, 0.0),)  # (B, T, D)
 
-        hooks.append(attn.w_o.register_forward_pre_hook(zero_head))
-    try:
+            hooks.append(attn.w_o.register_forward_pre_hook(zero_head))
         yield
     finally:
         for hook in hooks:

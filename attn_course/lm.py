@@ -32,8 +32,10 @@ def repeated_segments(
             f"need 1 <= min_period <= max_period <= seq_len, got {min_period}, {max_period},"
             f" {seq_len}"
         )
-    periods = torch.randint(min_period, max_period + 1, (num_sequences, 1), generator=generator)
-    segments = torch.randint(vocab_size, (num_sequences, max_period), generator=generator)
+    periods = torch.randint(
+        min_period, max_period + 1, (num_sequences, 1), generator=generator
+    )  # (N, 1)
+    segments = torch.randint(vocab_size, (num_sequences, max_period), generator=generator)  # (N, P)
     positions = torch.arange(seq_len) % periods  # (N, T): where in its segment token t sits
     return segments.gather(1, positions)  # (N, T)
 
@@ -67,7 +69,7 @@ def train_next_token(
     model.train()
     losses = []
     for _ in range(steps):
-        batch = tokens[torch.randint(len(tokens), (batch_size,), generator=generator)]  # (b, T)
+        batch = tokens[torch.randint(len(tokens), (batch_size,), generator=generator)]  # (B, T)
         loss = next_token_losses(model, batch).mean()
         optimizer.zero_grad()
         loss.backward()

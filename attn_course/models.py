@@ -45,7 +45,9 @@ class MeanPoolingClassifier(nn.Module):
     def forward(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x = self.embedding(tokens)  # (B, T, D)
         logits = self.classifier(x.mean(dim=1))  # (B, num_classes)
-        weights = torch.full(tokens.shape, 1 / tokens.size(1))  # (B, T)
+        weights = torch.full(
+            tokens.shape, 1 / tokens.size(1), dtype=x.dtype, device=x.device
+        )  # (B, T)
         return logits, weights
 
 

@@ -23,7 +23,7 @@ from collections.abc import Callable
 import torch
 
 from attn_course.checks import a01, a02, a03, a04, a05, a06, advice
-from attn_course.checks.core import Case, Outcome, Verdict, one_thread, record_forbidden, run_case
+from attn_course.checks.core import Case, Outcome, Verdict, record_forbidden, run_case
 from attn_course.checks.exercise import Exercise, Mistake
 
 EXERCISES: dict[str, Exercise] = {
@@ -62,13 +62,12 @@ def run_check(name: str, obj: Callable, seed: int | None = None) -> Verdict:
     exercise = _exercise(name)
     seed = secrets.randbits(63) if seed is None else seed
     cases = exercise.make_cases(torch.Generator().manual_seed(seed))
-    with one_thread():
-        outcomes, seconds = [], []
-        for case in cases:
-            start = time.perf_counter()
-            outcomes.append(run_case(obj, case, exercise.forbidden))
-            seconds.append(time.perf_counter() - start)
-        verdict = exercise.judge(cases, outcomes)
+    outcomes, seconds = [], []
+    for case in cases:  # run_case runs each call on one thread
+        start = time.perf_counter()
+        outcomes.append(run_case(obj, case, exercise.forbidden))
+        seconds.append(time.perf_counter() - start)
+    verdict = exercise.judge(cases, outcomes)
     if verdict.case:
         hint = advice.rebuild_hint(exercise, seed, verdict.case)
         verdict = dataclasses.replace(verdict, detail=f"{verdict.detail}\n{hint}".strip())

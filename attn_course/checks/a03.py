@@ -173,7 +173,7 @@ def multi_head(
     if mask is not None and head_axis is not None:
         mask = (
             mask.unsqueeze(head_axis) if mask.dim() == 3 or head_axis == 2 else mask
-        )  # (B, 1, T, S)
+        )  # (B, 1, T, S), or (B, T, 1, S) / (T, 1, S) when head_axis == 2
     width = {"Dh": d_model // num_heads, "D": d_model, "none": 1}[scale_by]
     attn_scores = q @ k.transpose(-2, -1) / math.sqrt(width)  # (B, H, T, S)
     if mask is not None and mask_mode == "inverted":

@@ -17,7 +17,7 @@ import torch
 from attn_course import reference
 from attn_course.checks.a01 import randn
 from attn_course.checks.a02 import random_mask
-from attn_course.checks.core import Case, Outcome, Verdict
+from attn_course.checks.core import Case, Outcome, Verdict, measured
 from attn_course.checks.exercise import Exercise, Mistake
 
 ASSIGNMENT = "05_efficient_attention"
@@ -57,10 +57,6 @@ def _sizes_detail(case: Case, arg_names: Sequence[str]) -> str:
     return "\n".join(lines)
 
 
-def _measured(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0
-
-
 # --- online_softmax(scores, block_size) --------------------------------------------------------
 
 
@@ -97,7 +93,7 @@ def online(
     shift: bool = True,
     skip_partial: bool = False,
     per_block: bool = False,
-    start: float = float("-inf"),
+    start: float | None = float("-inf"),
     inverse: bool = False,
     block_max_per_row: bool = True,
 ) -> torch.Tensor:
@@ -106,7 +102,8 @@ def online(
     ``rescale``: multiply the running sum by exp(old max - new max) when the maximum grows
     (``inverse``: by exp(new max - old max)); ``shift``: subtract the running maximum at all;
     ``skip_partial``: leave out the last, shorter block; ``per_block``: normalise each block on
-    its own; ``start``: the running maximum's first value; ``block_max_per_row``: False takes
+    its own; ``start``: the running maximum's first value (None: the first block's maximum, the
+    start the course recommends besides -inf); ``block_max_per_row``: False takes
     one maximum over the whole block, all rows together.
     """
     scores, block_size = case.args
@@ -115,7 +112,10 @@ def online(
     if per_block:
         blocks = scores.split(block_size, dim=-1)
         return torch.cat([reference.softmax(block) for block in blocks], dim=-1)  # (..., S)
-    row_max = scores.new_full((*scores.shape[:-1], 1), start)  # (..., 1)
+    if start is None:
+        row_max = scores[..., :block_size].amax(dim=-1, keepdim=True)  # (..., 1)
+    else:
+        row_max = scores.new_full((*scores.shape[:-1], 1), start)  # (..., 1)
     row_sum = scores.new_zeros((*scores.shape[:-1], 1))  # (..., 1)
     for first in range(0, stop, block_size):
         block = scores[..., first : first + block_size]  # (..., Bk)
@@ -131,7 +131,7 @@ def online(
 def _reads_whole_rows(case: Case, outcome: Outcome) -> str | None:
     scores, block_size = case.args
     S = scores.size(-1)
-    if not _measured(outcome.widest_reduction) and not _measured(outcome.largest):
+    if not measured(outcome.widest_reduction) and not measured(outcome.largest):
         return "how the scores were read could not be measured (torch's op recording was off)"
     if 2 <= block_size < S and outcome.widest_reduction >= S:
         return (
@@ -189,7 +189,7 @@ online_softmax = BlockwiseExercise(
             "the running sum is rescaled by the inverse factor, exp(new max − old max): when the "
             "maximum grows, the terms summed so far must shrink, so multiply by "
             "exp(old max − new max)",
-            lambda case: online(case, inverse=True),
+            lambda case: online(case, inverse=True, start=None),  # from -inf: NaN everywhere
         ),
         Mistake(
             "one maximum over the whole block, all rows together: a row far below the others "
@@ -361,7 +361,7 @@ def _holds_the_score_matrix(case: Case, outcome: Outcome) -> str | None:
     tiled_sizes = lead * max(T * min(block_size, S), T * max(D, Dv), S * max(D, Dv))
     if limit <= 4 * tiled_sizes:
         return None  # a short case: a tile is about as large as the whole matrix
-    if not _measured(outcome.largest):
+    if not measured(outcome.largest):
         return "its memory could not be measured (torch's op recording was off)"
     if outcome.largest >= limit:
         return (

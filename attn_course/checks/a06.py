@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from attn_course import reference
 from attn_course.checks.a01 import randn
 from attn_course.checks.a05 import BlockwiseExercise
-from attn_course.checks.core import Case, Outcome
+from attn_course.checks.core import Case, Outcome, measured, one_thread
 from attn_course.checks.exercise import Exercise, Mistake, reference_output
 
 ASSIGNMENT = "06_rotary_and_grouped_query_attention"
@@ -114,9 +114,11 @@ apply_rotary = Exercise(
             lambda case: rotate(*case.args, exponent="+2j/Dh"),
         ),
         Mistake(
-            "the angles are computed in float32: at positions in the thousands p·θ_j is then "
-            "off in the fourth decimal. Compute them in float64 (positions.double()), and cast "
-            "their cos and sin to x.dtype.",
+            "the angles of a float64 x are computed in float32: at positions in the thousands "
+            "p·θ_j is then off in the fourth decimal, far beyond float64's precision. Compute "
+            "them in float64 for a float64 x (float32 is enough for a float32 x), e.g. "
+            "positions.to(torch.promote_types(x.dtype, torch.float32)), and cast their cos and "
+            "sin to x.dtype.",
             lambda case: rotate(*case.args, angle_dtype=torch.float32),
         ),
     ),
@@ -222,6 +224,8 @@ def _gqa_mistake(case: Case, **knobs) -> torch.Tensor:
 grouped_query_attention = Exercise(
     name="GroupedQueryAttention",
     arg_names=("x",),
+    init_names=("d_model", "num_heads", "num_kv_heads"),
+    uses=("apply_rotary",),
     assignment=ASSIGNMENT,
     points=4,
     cases=_gqa_cases,
@@ -283,14 +287,41 @@ grouped_query_attention = Exercise(
 # --- GreedyDecoder(vocab_size, d_model, num_heads, num_kv_heads, num_layers) -------------------
 
 
+TOKEN_MARGIN = 1e-2  # the least gap between the two largest logits of every chosen token
+
+
 def _decoder_case(g, label, B, T0, new, V, D, H, G, layers) -> Case:
-    state = {"embedding.weight": randn(g, V, D)}
-    for i in range(layers):
-        state |= _gqa_state(g, D, H, G, prefix=f"layers.{i}.")
-    state |= {"head.weight": randn(g, V, D) / math.sqrt(D), "head.bias": randn(g, V) * 0.1}
-    state = {f"model.{name}": value for name, value in state.items()}
-    prompt = torch.randint(0, V, (B, T0), generator=g)
-    return Case(label, (prompt, new), init_args=(V, D, H, G, layers), state_dict=state)
+    """Weights and a prompt drawn from ``g``, drawn again (from where ``g`` then is) until
+    every token the reference chooses wins its argmax by ``TOKEN_MARGIN``: a correct decoder
+    that sums in another order then chooses the same tokens."""
+    while True:
+        state = {"embedding.weight": randn(g, V, D)}
+        for i in range(layers):
+            state |= _gqa_state(g, D, H, G, prefix=f"layers.{i}.")
+        state |= {"head.weight": randn(g, V, D) / math.sqrt(D), "head.bias": randn(g, V) * 0.1}
+        state = {f"model.{name}": value for name, value in state.items()}
+        prompt = torch.randint(0, V, (B, T0), generator=g)
+        case = Case(label, (prompt, new), init_args=(V, D, H, G, layers), state_dict=state)
+        if smallest_token_margin(case) >= TOKEN_MARGIN:
+            return case
+
+
+def smallest_token_margin(case: Case) -> float:
+    """The smallest gap between the largest and the second largest logit over the tokens the
+    reference chooses on ``case`` (inf when it chooses none)."""
+    model_input, max_new_tokens = case.args  # (B, T0)
+    with torch.random.fork_rng(devices=[]):
+        model = reference.TinyLanguageModel(*case.init_args)
+    model.load_state_dict({k.removeprefix("model."): v for k, v in case.state_dict.items()})
+    caches = [reference.KVCache() for _ in range(model.num_layers)]
+    margin = math.inf
+    with one_thread(), torch.no_grad():
+        for _ in range(max_new_tokens):  # reference.generate's loop, keeping the logits
+            logits = model.eval()(model_input, caches)[:, -1]  # (B, V)
+            top2 = logits.topk(2, dim=-1).values  # (B, 2)
+            margin = min(margin, (top2[:, 0] - top2[:, 1]).min().item())
+            model_input = logits.argmax(dim=-1, keepdim=True)  # (B, 1)
+    return margin
 
 
 def _decoder_cases(g: torch.Generator) -> list[Case]:
@@ -341,9 +372,9 @@ def _uses_the_caches(case: Case, outcome: Outcome) -> str | None:
     V, D, H, _, _ = case.init_args
     B, S = prompt.size(0), prompt.size(1) + max_new_tokens - 1  # the longest input
     limit = B * H * S * S // 2
-    if limit <= 4 * max(V * D, B * H * S * D // H, B * prompt.size(1) * V):
+    if limit <= 4 * max(V * D, B * S * D, B * prompt.size(1) * V):
         return None  # a short case: the whole sequence is hardly larger than its parts
-    if outcome.largest <= 0:
+    if not measured(outcome.largest):
         return "its memory could not be measured (torch's op recording was off)"
     if outcome.largest >= limit:
         return (
@@ -358,6 +389,8 @@ def _uses_the_caches(case: Case, outcome: Outcome) -> str | None:
 greedy_decoder = BlockwiseExercise(
     name="GreedyDecoder",
     arg_names=("prompt", "max_new_tokens"),
+    init_names=("vocab_size", "d_model", "num_heads", "num_kv_heads", "num_layers"),
+    uses=("GroupedQueryAttention",),
     assignment=ASSIGNMENT,
     points=3,
     cases=_decoder_cases,

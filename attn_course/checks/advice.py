@@ -6,6 +6,7 @@ that failed, which other function of the learner's is to blame, and a note on sl
 
 from __future__ import annotations
 
+import dis
 import sys
 import types
 from collections.abc import Callable
@@ -47,6 +48,8 @@ def rebuild_hint(exercise: Exercise, seed: int, label: str) -> str:
 
 
 def slow_note(seconds: float) -> str:
+    """The note a passing but slow check gets: its calls took ``seconds`` in all (the first,
+    warming up, left out), and whole-tensor code is faster than Python loops."""
     return (
         f"note: correct, but slow: its calls took {seconds:.1f} s, where the model solution "
         "takes a fraction of a second. Python loops over single rows or queries are "
@@ -80,8 +83,13 @@ def _namespace(obj: Callable) -> dict:
     return vars(module) if module is not None else {}
 
 
+_GLOBAL_LOADS = frozenset({"LOAD_GLOBAL", "LOAD_NAME"})
+
+
 def _names_called(obj: Callable) -> set[str]:
-    """The global names the code of ``obj`` (a function, or a class's own methods) refers to."""
+    """The global names the code of ``obj`` (a function, or a class's own methods, with the
+    functions and classes nested in them) loads. Attribute names (``torch.softmax``,
+    ``x.softmax``) are not global names, though ``code.co_names`` lists them too."""
     if isinstance(obj, type):
         functions = [
             getattr(value, "__func__", value)
@@ -95,6 +103,6 @@ def _names_called(obj: Callable) -> set[str]:
     names: set[str] = set()
     while codes:
         code = codes.pop()
-        names.update(code.co_names)
+        names.update(i.argval for i in dis.get_instructions(code) if i.opname in _GLOBAL_LOADS)
         codes.extend(c for c in code.co_consts if isinstance(c, types.CodeType))
     return names

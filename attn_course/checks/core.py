@@ -51,7 +51,8 @@ class Outcome:
     ``largest``: the number of elements of the largest tensor any torch op made during the call
     (views and in-place results made no new memory and are not counted). ``widest_reduction``:
     the most elements a reduction (max, sum, logsumexp, ...) folded into one of its results.
-    Both are measured by ``record_sizes`` (0 when nothing was recorded).
+    Both are measured by ``record_sizes`` around the call alone (0 when nothing was recorded):
+    building a module and loading its weights are not counted.
 
     Class cases only: ``unset`` names the module's parameters that the case's weights did not
     set (they keep their random initial values); ``unstable`` is True when a second call on the
@@ -180,6 +181,12 @@ def record_sizes() -> Iterator[dict[str, int]]:
         yield sizes
 
 
+def measured(value: object) -> bool:
+    """Whether ``value``, an ``Outcome.largest`` or ``widest_reduction`` (from a sandbox it
+    may be anything), is a size that was measured: a positive int, not a bool."""
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
 def _leaves(value: Any) -> list[Any]:
     if isinstance(value, tuple | list):
         return [leaf for item in value for leaf in _leaves(item)]
@@ -220,12 +227,11 @@ def _run_case(obj: Callable, case: Case, forbidden: Sequence[str]) -> Outcome:
     seen: list[str] = []  # kept when the call raises: a forbidden built-in still counts
     module, unset = None, ()
     try:
-        with record_forbidden(forbidden) as seen, record_sizes() as sizes, torch.no_grad():
-            if case.init_args is None:
-                output = obj(*args, **kwargs)
-            else:
-                module, unset = _build(obj, case)
-                output = module(*args, **kwargs)
+        with record_forbidden(forbidden) as seen, torch.no_grad():
+            if case.init_args is not None:  # built outside record_sizes: tables and buffers
+                module, unset = _build(obj, case)  # made once in __init__ are not the call's
+            with record_sizes() as sizes:
+                output = (obj if module is None else module)(*args, **kwargs)
         with torch.no_grad():  # a module must give the same output twice (dropout off)
             again = output if module is None else module(*_copy(case.args), **_copy(case.kwargs))
         outcome = Outcome(
@@ -267,10 +273,10 @@ def _unloadable(module: torch.nn.Module, case: Case, names: Sequence[str]) -> st
     theirs = [name for name in module.state_dict() if name not in case.state_dict]
     text = (
         f"the check gives the weights by the exercise's names, and the module has no "
-        f"parameter called {_list(names)}"
+        f"parameter called {names_list(names)}"
     )
     if theirs:
-        text += f" (it has {_list(theirs)} instead)"
+        text += f" (it has {names_list(theirs)} instead)"
     return (
         f"{text}. Keep the layers' names as the exercise gives them, or convert the given "
         "weights to your layout in a load_state_dict pre-hook "
@@ -278,7 +284,8 @@ def _unloadable(module: torch.nn.Module, case: Case, names: Sequence[str]) -> st
     )
 
 
-def _list(names: Sequence[str], most: int = 6) -> str:
+def names_list(names: Sequence[str], most: int = 6) -> str:
+    """The names in backticks, comma-separated; past ``most``, how many more."""
     shown = ", ".join(f"`{name}`" for name in names[:most])
     return shown + (f" and {len(names) - most} more" if len(names) > most else "")
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from attn_course.checks.core import Case, CheckFailure, Outcome, Verdict
+from attn_course.checks.core import Case, CheckFailure, Outcome, Verdict, names_list
 
 COMMON_HINTS = (  # (fragment of an error message, advice), for every exercise
     (
@@ -28,6 +28,14 @@ COMMON_HINTS = (  # (fragment of an error message, advice), for every exercise
         "a layer has another shape than the exercise's: build the layers with the sizes the "
         "exercise gives, the check loads its weights into them",
     ),
+)
+
+
+UNSTABLE = (  # the run keeps no record of why, so both causes are named
+    "a second call with the same input gave a different output (dropout left on, or state "
+    "such as a cache kept between calls). In eval mode the output must depend on the input "
+    "alone: use nn.Dropout layers or F.dropout(x, p, training=self.training), which "
+    "module.eval() switches off, and make any cache inside forward, new for each call."
 )
 
 
@@ -83,6 +91,10 @@ class Exercise:
             if modified and outcome.error is None:
                 return self._modified_verdict(case, modified)
 
+        for case, outcome in zip(cases, outcomes, strict=True):  # right or wrong the first time
+            if outcome.error is None and outcome.unstable is True:
+                return self._failed(UNSTABLE, case, self.expected(case), outcome)
+
         failures = []  # (case, expected, outcome)
         for case, outcome in zip(cases, outcomes, strict=True):
             expected = self.expected(case)
@@ -92,15 +104,6 @@ class Exercise:
             return self._training_verdict(cases, outcomes)
 
         wrong = [(c, e, o) for c, e, o in failures if o.error is None]
-        unstable = [(c, e, o) for c, e, o in wrong if o.unstable is True]
-        if unstable:
-            case, expected, outcome = unstable[0]
-            return self._failed(
-                "dropout is active: two calls on the same input, in eval mode, gave different "
-                "outputs. Make randomness switch off with module.eval(): use nn.Dropout layers, "
-                "or F.dropout(x, p, training=self.training).",
-                case, expected, outcome,
-            )  # fmt: skip
         for case, expected, outcome in wrong if self.diagnose is not None else ():
             diagnosis = _try(lambda c, o=outcome: self.diagnose(c, o.output), case)
             if isinstance(diagnosis, str):
@@ -118,7 +121,7 @@ class Exercise:
         unset = _strings(outcome.unset)
         if unset and message.startswith(("wrong values", "returns inf")):
             message += (
-                f" — the check did not set your module's parameters {_names(unset)}: it loads "
+                f" — the check did not set your module's parameters {names_list(unset)}: it loads "
                 "only the exercise's weights, so a layer of your own keeps random values"
             )
         return self._failed(message, case, expected, outcome)
@@ -176,7 +179,7 @@ class Exercise:
             for n in modified
         ]  # fmt: skip
         message = (
-            f"modifies its input {_names(names)} in place (an in-place operation such as `-=`, "
+            f"modifies its input {names_list(names)} in place (an in-place operation such as `-=`, "
             "`/=`, `+=` or `.exp_()` on it): the caller's tensor changes under their feet, and "
             "in training autograd may fail. Compute into a new tensor instead "
             "(`x = x - m`, `.exp()`); functions must not modify their inputs."
@@ -230,10 +233,6 @@ def _strings(value: Any) -> tuple[str, ...]:
     if isinstance(value, tuple | list) and all(isinstance(item, str) for item in value):
         return tuple(value)
     return ()
-
-
-def _names(names: Sequence[str]) -> str:
-    return ", ".join(f"`{name}`" for name in names)
 
 
 def reference_output(module_class: type[torch.nn.Module], case: Case) -> Any:

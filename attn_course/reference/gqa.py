@@ -136,7 +136,8 @@ class TinyLanguageModel(nn.Module):
 
 
 class GreedyDecoder(nn.Module):
-    """A ``TinyLanguageModel`` whose forward is ``generate`` with the KV cache (assignment 06).
+    """A ``TinyLanguageModel`` whose forward is ``generate`` with the KV cache (lesson 14,
+    grouped-query attention and the KV cache; assignment 06).
 
     ``forward(prompt (B, T0) long, max_new_tokens) -> tokens (B, T0 + max_new_tokens)``.
     A module, so that a check can build it with given weights and run its generation.

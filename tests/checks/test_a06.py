@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from attn_course import reference
-from attn_course.checks import run_check
+from attn_course.checks import EXERCISES, a06, check, run_case, run_check
 
 SEEDS = [0, 1, 2]
 
@@ -80,7 +80,7 @@ def test_apply_rotary_other_correct_solutions_pass(fn):
         (rotary(ignore_positions=True), "positions are ignored"),
         (rotary(exponent="j"), "uses the pair index j where it needs 2j"),
         (rotary(exponent="+2j"), "the frequencies grow with j"),
-        (rotary(float32=True), "the angles are computed in float32"),
+        (rotary(float32=True), "the angles of a float64 x are computed in float32"),
     ],
 )
 def test_apply_rotary_mistakes_are_named(fn, words, seed):
@@ -352,3 +352,98 @@ def test_greedy_decoding_without_the_cache_fails_on_memory():
     verdict = run_check("GreedyDecoder", GreedyDecoderWithoutCache, seed=0)
     assert verdict.status == "failed", verdict
     assert "the caches are not used" in verdict.message
+
+
+class GreedyDecoderCachesMadeOnce(nn.Module):
+    """Right tokens on the first call, but the caches are made in __init__ and kept: a second
+    call on the same prompt continues after the first one's tokens."""
+
+    def __init__(self, vocab_size, d_model, num_heads, num_kv_heads, num_layers):
+        super().__init__()
+        self.model = reference.TinyLanguageModel(
+            vocab_size, d_model, num_heads, num_kv_heads, num_layers
+        )
+        self.caches = [reference.KVCache() for _ in range(num_layers)]
+
+    def forward(self, prompt, max_new_tokens):
+        tokens, model_input = prompt, prompt
+        for _ in range(max_new_tokens):
+            next_token = self.model(model_input, self.caches)[:, -1].argmax(-1, keepdim=True)
+            tokens = torch.cat((tokens, next_token), dim=1)
+            model_input = next_token
+        return tokens
+
+
+def test_a_decoder_keeping_its_caches_between_calls_fails():
+    verdict = run_check("GreedyDecoder", GreedyDecoderCachesMadeOnce, seed=0)
+    assert verdict.status == "failed", verdict
+    assert "a second call with the same input gave a different output" in verdict.message
+    assert "state such as a cache kept between calls" in verdict.message
+
+
+@pytest.mark.parametrize("largest", ["many", None, True, 1.5])
+def test_a_memory_size_that_is_not_a_count_is_not_measured(largest):
+    exercise = EXERCISES["GreedyDecoder"]
+    cases = exercise.make_cases(torch.Generator().manual_seed(0))
+    outcomes = [run_case(reference.GreedyDecoder, case) for case in cases]
+    for outcome in outcomes:
+        outcome.largest = largest
+    verdict = exercise.judge(cases, outcomes)
+    assert verdict.status == "failed", verdict
+    assert "could not be measured" in verdict.message
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_every_decoder_token_wins_its_argmax_by_a_margin(seed):
+    for case in EXERCISES["GreedyDecoder"].make_cases(torch.Generator().manual_seed(seed)):
+        assert a06.smallest_token_margin(case) >= 1e-2, case.label
+
+
+def apply_rotary_in_the_precision_of_x(x, positions):
+    """Correct, as the reference: float32 angles for a float32 x, float64 for a float64 x."""
+    dtype = torch.promote_types(x.dtype, torch.float32)
+    half = x.size(-1) // 2
+    theta = 10000.0 ** (-2 * torch.arange(half, dtype=dtype) / x.size(-1))
+    angles = positions.to(dtype)[:, None] * theta
+    cos, sin = angles.cos().to(x.dtype), angles.sin().to(x.dtype)
+    x1, x2 = x[..., :half], x[..., half:]
+    return torch.cat((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1)
+
+
+def test_float32_angles_for_float32_inputs_pass_and_the_message_says_so():
+    assert run_check("apply_rotary", apply_rotary_in_the_precision_of_x, seed=0).passed
+    verdict = run_check("apply_rotary", rotary(float32=True), seed=0)
+    assert "angles of a float64 x are computed in float32" in verdict.message
+    assert "float32 is enough for a float32 x" in verdict.message
+
+
+def test_a_failing_gqa_shows_named_constructor_arguments():
+    verdict = run_check("GroupedQueryAttention", grouped_query_attention(causal=False), seed=0)
+    assert "GroupedQueryAttention(d_model=" in verdict.detail
+    assert "num_kv_heads=" in verdict.detail
+
+
+def apply_rotary(x, positions):  # the learner's own apply_rotary: turned the wrong way
+    return rotary(sign=-1.0)(x, positions)
+
+
+class GroupedQueryAttention(grouped_query_attention()):
+    """Right in itself, but it calls the learner's wrong apply_rotary above."""
+
+    def forward(self, x, cache=None):
+        T = x.size(1)
+        positions = torch.arange(T)
+        q = apply_rotary(reference.split_heads(self.w_q(x), self.h), positions)
+        k = apply_rotary(reference.split_heads(self.w_k(x), self.g), positions)
+        v = reference.split_heads(self.w_v(x), self.g)
+        r = self.h // self.g
+        k, v = k.repeat_interleave(r, dim=1), v.repeat_interleave(r, dim=1)
+        scores = q @ k.transpose(-2, -1) / math.sqrt(self.dh)
+        scores = scores.masked_fill(~torch.ones(T, T, dtype=torch.bool).tril(), float("-inf"))
+        return self.w_o(reference.merge_heads(scores.softmax(-1) @ v))
+
+
+def test_check_blames_the_learners_own_apply_rotary(capsys):
+    with pytest.raises(AssertionError):
+        check(GroupedQueryAttention)
+    assert "fails because your `apply_rotary` is wrong" in capsys.readouterr().out

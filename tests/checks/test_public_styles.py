@@ -267,3 +267,112 @@ def tiled_einsum(query, key, value, mask=None, *, block_size, is_causal=False):
 def test_functions_in_public_styles_pass(name, fn, seed):
     verdict = run_check(name, fn, seed=seed)
     assert verdict.passed, verdict
+
+
+# --- grouped-query attention and greedy decoding -----------------------------------------------
+
+
+class KVCache:
+    """The notebook's given cache: appends along the sequence axis -2."""
+
+    def __init__(self):
+        self.key = self.value = None
+
+    def __len__(self):
+        return 0 if self.key is None else self.key.size(-2)
+
+    def append(self, key, value):
+        if self.key is not None:
+            key, value = torch.cat((self.key, key), dim=-2), torch.cat((self.value, value), dim=-2)
+        self.key, self.value = key, value
+        return key, value
+
+
+class LlamaStyleAttention(nn.Module):
+    """Llama's and nanoGPT's habits: a RoPE cos/sin table precomputed for max_positions in
+    __init__, and a causal buffer tril(ones(n, n)) sliced at every call (both far larger than
+    any tensor one call makes)."""
+
+    def __init__(self, d_model, num_heads, num_kv_heads, max_positions=512):
+        super().__init__()
+        self.h, self.g, self.dh = num_heads, num_kv_heads, d_model // num_heads
+        self.w_q = nn.Linear(d_model, d_model)
+        self.w_k = nn.Linear(d_model, num_kv_heads * self.dh)
+        self.w_v = nn.Linear(d_model, num_kv_heads * self.dh)
+        self.w_o = nn.Linear(d_model, d_model)
+        half = self.dh // 2
+        inv_freq = 1.0 / 10000.0 ** (torch.arange(half, dtype=torch.float64) * 2 / self.dh)
+        angles = torch.arange(max_positions, dtype=torch.float64)[:, None] * inv_freq
+        self.register_buffer("cos_cached", angles.cos().float(), persistent=False)
+        self.register_buffer("sin_cached", angles.sin().float(), persistent=False)
+        causal = torch.tril(torch.ones(max_positions, max_positions, dtype=torch.bool))
+        self.register_buffer("bias", causal, persistent=False)
+
+    def rotate(self, x, start):
+        cos = self.cos_cached[start : start + x.size(-2)]
+        sin = self.sin_cached[start : start + x.size(-2)]
+        x1, x2 = x[..., : self.dh // 2], x[..., self.dh // 2 :]
+        return torch.cat((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1)
+
+    def forward(self, x, cache=None):
+        B, T, D = x.shape
+        past = 0 if cache is None else len(cache)
+        q = self.w_q(x).view(B, T, self.h, self.dh).transpose(1, 2)
+        k = self.w_k(x).view(B, T, self.g, self.dh).transpose(1, 2)
+        v = self.w_v(x).view(B, T, self.g, self.dh).transpose(1, 2)
+        q, k = self.rotate(q, past), self.rotate(k, past)
+        if cache is not None:
+            k, v = cache.append(k, v)
+        r = self.h // self.g
+        k, v = k.repeat_interleave(r, dim=1), v.repeat_interleave(r, dim=1)
+        att = (q @ k.transpose(-2, -1)) / math.sqrt(self.dh)
+        att = att.masked_fill(~self.bias[past : past + T, : k.size(-2)], float("-inf"))
+        y = F.softmax(att, dim=-1) @ v
+        return self.w_o(y.transpose(1, 2).reshape(B, T, D))
+
+
+class LlamaStyleLanguageModel(nn.Module):
+    def __init__(self, vocab_size, d_model, num_heads, num_kv_heads, num_layers):
+        super().__init__()
+        self.num_layers = num_layers
+        self.embedding = nn.Embedding(vocab_size, d_model)
+        self.layers = nn.ModuleList(
+            LlamaStyleAttention(d_model, num_heads, num_kv_heads) for _ in range(num_layers)
+        )
+        self.head = nn.Linear(d_model, vocab_size)
+
+    def forward(self, tokens, caches=None):
+        x = self.embedding(tokens)
+        for i, layer in enumerate(self.layers):
+            x = x + layer(x, None if caches is None else caches[i])
+        return self.head(x)
+
+
+class LlamaStyleGreedyDecoder(nn.Module):
+    def __init__(self, vocab_size, d_model, num_heads, num_kv_heads, num_layers):
+        super().__init__()
+        self.model = LlamaStyleLanguageModel(
+            vocab_size, d_model, num_heads, num_kv_heads, num_layers
+        )
+
+    def forward(self, prompt, max_new_tokens):
+        caches = [KVCache() for _ in range(self.model.num_layers)]
+        tokens, model_input = prompt, prompt
+        for _ in range(max_new_tokens):
+            next_token = self.model(model_input, caches)[:, -1].argmax(dim=-1, keepdim=True)
+            tokens = torch.cat((tokens, next_token), dim=1)
+            model_input = next_token
+        return tokens
+
+
+@pytest.mark.parametrize("seed", SEEDS[:2])
+@pytest.mark.parametrize(
+    "name, cls",
+    [
+        ("GroupedQueryAttention", LlamaStyleAttention),
+        ("GreedyDecoder", LlamaStyleGreedyDecoder),
+    ],
+)
+def test_modules_with_large_tables_made_in_init_pass(name, cls, seed):
+    verdict = run_check(name, cls, seed=seed)
+    assert verdict.passed, verdict
