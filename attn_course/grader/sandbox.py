@@ -29,6 +29,7 @@ import os
 import sys
 import traceback
 import types
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -72,10 +73,18 @@ class Limits:
         return self.cpu_seconds or int(100 * self.timeout) + 60
 
 
-def serve(read_fd: int, write_fd: int, home: str, limits: Limits, cgroups: list[str]) -> None:
+def serve(
+    read_fd: int,
+    write_fd: int,
+    home: str,
+    limits: Limits,
+    cgroups: list[str],
+    missing: Collection[str] = (),
+) -> None:
     """Entry point of a sandbox (a fresh fork of the zygote): isolate and confine, then answer
-    requests read from ``read_fd`` on ``write_fd`` until the grader closes the channel."""
-    output = _confine(Path(home), limits, cgroups, [read_fd, write_fd])
+    requests read from ``read_fd`` on ``write_fd`` until the grader closes the channel.
+    ``missing``: the layers the zygote's probe found this machine lacks (see ``_layer``)."""
+    output = _confine(Path(home), limits, cgroups, [read_fd, write_fd], missing)
     namespace = _notebook_namespace()
     while True:
         try:
@@ -89,7 +98,22 @@ def serve(read_fd: int, write_fd: int, home: str, limits: Limits, cgroups: list[
         codec.write_message(write_fd, {**reply, "nonce": request["nonce"]})
 
 
-def _confine(home: Path, limits: Limits, cgroups: list[str], channel: list[int]) -> _CappedText:
+@contextlib.contextmanager
+def _layer(name: str, missing: Collection[str]) -> Iterator[None]:
+    """Set up one isolation layer (a name of ``isolate.LAYERS``). A layer the probe found
+    missing may fail: the grader already decided to grade without it. A layer the probe
+    vouched for must not: its failure ends the sandbox before any student code runs (the
+    zygote reports that the sandbox could not start), never a sandbox silently weaker."""
+    try:
+        yield
+    except Exception:  # as the probe counts a layer missing: any failure to set it up
+        if name not in missing:
+            raise
+
+
+def _confine(
+    home: Path, limits: Limits, cgroups: list[str], channel: list[int], missing: Collection[str]
+) -> _CappedText:
     """Every layer this machine offers (``isolate.probe`` told the grader which are missing;
     it decided whether to grade without them)."""
     os.setsid()  # its own process group: the grader kills the sandbox and all it started
@@ -98,22 +122,22 @@ def _confine(home: Path, limits: Limits, cgroups: list[str], channel: list[int])
     for fd in (0, 1, 2):  # output written straight to the file descriptors goes nowhere
         os.dup2(devnull, fd)
     os.close(devnull)
-    with contextlib.suppress(OSError):
+    with _layer("cgroups", missing):
         isolate.join_cgroups(cgroups)
     number = os.getpid()
-    with contextlib.suppress(OSError):
+    with _layer("namespaces", missing):
         number = isolate.enter_namespaces(channel)  # from here on: PID 1 of its namespaces
         isolate.mount_private(home, limits.file_mb)
     os.environ.clear()
     os.environ.update(confine.scrubbed_environment(home))
     os.chdir(home)
     torch.set_num_threads(1)
-    with contextlib.suppress(OSError):  # no pyseccomp or libseccomp: probe reported it
+    with _layer("seccomp", missing):  # no pyseccomp or libseccomp: the probe reported it
         isolate.forbid_syscalls()  # after the namespaces and mounts it needs
-    with contextlib.suppress(OSError):  # while still able to see every allowed path
+    with _layer("landlock", missing):  # while still able to see every allowed path
         readable = confine.readable_paths(Path(attn_course.__file__).parent)
         confine.restrict(readable, [home, Path(os.devnull)])
-    with contextlib.suppress(OSError):
+    with _layer("unprivileged-user", missing):
         isolate.drop_privileges(home, number)
     own_uid = os.getuid() >= isolate.SANDBOX_UID_BASE  # else a process limit counts others too
     processes = limits.processes if own_uid else 0

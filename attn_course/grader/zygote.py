@@ -163,7 +163,9 @@ def serve(sock: socket.socket) -> None:
                     os.close(fd_to_close)
                 try:
                     limits = sandbox.Limits(**request["limits"])
-                    sandbox.serve(fds[0], fds[1], request["home"], limits, request["cgroups"])
+                    sandbox.serve(
+                        fds[0], fds[1], request["home"], limits, request["cgroups"], missing
+                    )
                 except BaseException:
                     os._exit(SETUP_FAILED)
                 os._exit(0)

@@ -331,7 +331,8 @@ def test_feedback_names_the_mistake(graded):
     assert "`import sys`" in feedback("faked-outcomes-fail", "attention_scores")
     assert "time" in feedback("cell-timeout-fail", "context_vector")
     assert "`import os`" in feedback("kernel-death-forward-fail", "SimpleAttention")
-    assert "allocate" in feedback("memory-hog-fail", "softmax")
+    hog = feedback("memory-hog-fail", "softmax")  # torch's own wording varies: its class only
+    assert any(kind in hog for kind in ("RuntimeError", "MemoryError")), hog
     assert "SyntaxError" in feedback("syntax-error-fail", "softmax")
     fixed = feedback("softmax-broken-inside-module-fail", "SimpleAttention")
     assert "once `softmax` is fixed" in fixed

@@ -217,3 +217,18 @@ def test_a_torch_py_in_the_working_directory_is_not_imported(run, tmp_path, monk
     with Zygote() as fresh:
         assert statuses(run(["import torch\nx = torch.ones(2)"], in_zygote=fresh)) == ["ok"]
     assert not marker.exists()
+
+
+def test_a_layer_the_probe_vouched_for_fails_closed():
+    """A layer that fails for one sandbox (a namespace limit reached under load, a refused
+    privilege drop) must end that sandbox, not let student code run without the layer; only
+    a layer the probe already found missing, which the grader chose to grade without, may."""
+    from attn_course.grader.sandbox import _layer
+
+    for layer in ("cgroups", "namespaces", "seccomp", "landlock", "unprivileged-user"):
+        with pytest.raises(OSError), _layer(layer, missing=()):
+            raise OSError("refused")
+        with _layer(layer, missing=(layer,)):
+            raise OSError("refused")
+    with pytest.raises(OSError), _layer("landlock", missing=("seccomp",)):
+        raise OSError("refused")
