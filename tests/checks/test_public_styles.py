@@ -8,6 +8,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from test_a06 import greedy_decoder
 from torch import nn
 
 from attn_course.checks import run_check
@@ -272,22 +273,6 @@ def test_functions_in_public_styles_pass(name, fn, seed):
 # --- grouped-query attention and greedy decoding -----------------------------------------------
 
 
-class KVCache:
-    """The notebook's given cache: appends along the sequence axis -2."""
-
-    def __init__(self):
-        self.key = self.value = None
-
-    def __len__(self):
-        return 0 if self.key is None else self.key.size(-2)
-
-    def append(self, key, value):
-        if self.key is not None:
-            key, value = torch.cat((self.key, key), dim=-2), torch.cat((self.value, value), dim=-2)
-        self.key, self.value = key, value
-        return key, value
-
-
 class LlamaStyleAttention(nn.Module):
     """Llama's and nanoGPT's habits: a RoPE cos/sin table precomputed for max_positions in
     __init__, and a causal buffer tril(ones(n, n)) sliced at every call (both far larger than
@@ -331,38 +316,9 @@ class LlamaStyleAttention(nn.Module):
         return self.w_o(y.transpose(1, 2).reshape(B, T, D))
 
 
-class LlamaStyleLanguageModel(nn.Module):
-    def __init__(self, vocab_size, d_model, num_heads, num_kv_heads, num_layers):
-        super().__init__()
-        self.num_layers = num_layers
-        self.embedding = nn.Embedding(vocab_size, d_model)
-        self.layers = nn.ModuleList(
-            LlamaStyleAttention(d_model, num_heads, num_kv_heads) for _ in range(num_layers)
-        )
-        self.head = nn.Linear(d_model, vocab_size)
-
-    def forward(self, tokens, caches=None):
-        x = self.embedding(tokens)
-        for i, layer in enumerate(self.layers):
-            x = x + layer(x, None if caches is None else caches[i])
-        return self.head(x)
-
-
-class LlamaStyleGreedyDecoder(nn.Module):
-    def __init__(self, vocab_size, d_model, num_heads, num_kv_heads, num_layers):
-        super().__init__()
-        self.model = LlamaStyleLanguageModel(
-            vocab_size, d_model, num_heads, num_kv_heads, num_layers
-        )
-
-    def forward(self, prompt, max_new_tokens):
-        caches = [KVCache() for _ in range(self.model.num_layers)]
-        tokens, model_input = prompt, prompt
-        for _ in range(max_new_tokens):
-            next_token = self.model(model_input, caches)[:, -1].argmax(dim=-1, keepdim=True)
-            tokens = torch.cat((tokens, next_token), dim=1)
-            model_input = next_token
-        return tokens
+# Assignment 06's model and decoding loop as a learner writes them (test_a06), with the attention
+# above in its layers.
+LlamaStyleGreedyDecoder = greedy_decoder(attention=LlamaStyleAttention)
 
 
 @pytest.mark.parametrize("seed", SEEDS[:2])
