@@ -94,8 +94,9 @@ def test_widget_cells_are_tagged_to_skip_output_comparison_not_marked_in_their_c
 # The cells whose stored outputs nbval does not compare, per notebook, besides the widget cells:
 # what they print depends on the machine, not on the code. 00: the versions installed and two
 # checks' timings; 12 and 14: measured times; 08, 09 and 15: numbers after training that another
-# CPU's rounding moves in the second decimal (a run here with ATen's AVX2 kernels differs from the
-# stored run in exactly these cells). Every other cell must print what it printed when stored.
+# CPU's rounding moves in the second decimal (runs here with ATen's AVX2 and AVX-512 kernels
+# differ from the stored run in these cells; lesson 09's losses do once the SIMD kernels are off).
+# Every other cell must print what it printed when stored.
 MACHINE_DEPENDENT_CELLS = {
     "00_welcome": 3,
     "08_attention_in_a_model": 1,
