@@ -141,41 +141,91 @@ def record_forbidden(fragments: Sequence[str]) -> Iterator[list[str]]:
         yield seen
 
 
-REDUCTIONS = frozenset(  # the ATen ops that fold many elements into one
-    {"amax", "amin", "max", "min", "aminmax", "argmax", "argmin", "sum", "nansum", "mean"}
-    | {"nanmean", "prod", "logsumexp", "norm", "linalg_vector_norm", "std", "var"}
+# Ops that only move, copy or make data: each element of their result comes from one element
+# of an input (or from none), so they fold nothing together, however long the row they touch.
+MOVEMENT = frozenset(
+    {"cat", "stack", "copy", "copy_", "clone", "_to_copy", "lift_fresh_copy", "contiguous"}
+    | {"index", "index_select", "gather", "take", "index_put", "index_put_", "index_copy"}
+    | {"index_copy_", "index_fill", "index_fill_", "scatter", "scatter_", "slice_scatter"}
+    | {"select_scatter", "diagonal_scatter", "masked_scatter", "masked_select", "fill", "fill_"}
+    | {"zero_", "zeros", "zeros_like", "ones", "ones_like", "empty", "empty_like", "full"}
+    | {"full_like", "new_zeros", "new_ones", "new_empty", "new_full", "empty_strided", "arange"}
+    | {"scalar_tensor", "repeat", "flip", "roll", "constant_pad_nd", "tril", "triu", "narrow_copy"}
+    | {"unfold_copy", "view_copy", "expand_copy", "permute_copy", "transpose_copy", "detach_copy"}
+    | {"_unsafe_view", "set_", "resize_", "split_with_sizes_copy", "unbind_copy", "nonzero"}
 )
 
 
 class _SizeRecorder(TorchDispatchMode):
-    """Records how large the tensors that ATen ops make are, and how wide their reductions.
+    """Records how large the tensors that ATen ops make or write are, and how many elements
+    one of their results can depend on.
 
     Seen at the dispatcher level, so every route to an op counts alike (``@``, ``einsum``,
-    ``torch.ones``, ``Tensor.expand(...).contiguous()``, ...).
+    ``torch.ones``, ``Tensor.expand(...).contiguous()``, a result written with ``out=`` or in
+    place into a buffer made earlier, ...). ``counting`` False: nothing is recorded.
     """
 
     def __init__(self, sizes: dict[str, int]) -> None:
         super().__init__()
         self.sizes = sizes
+        self.counting = True
+
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        """Record nothing inside the block."""
+        self.counting = False
+        try:
+            yield
+        finally:
+            self.counting = True
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         result = func(*args, **(kwargs or {}))
+        if not self.counting:
+            return result
         outputs = [t for t in _leaves(result) if isinstance(t, torch.Tensor)]
-        if outputs and all(ret.alias_info is None for ret in func._schema.returns):
-            largest = max(t.numel() for t in outputs)  # new memory: not a view, not in place
+        returns = func._schema.returns
+        if outputs and all(r.alias_info is None or r.alias_info.is_write for r in returns):
+            largest = max(t.numel() for t in outputs)  # made or written: not a view
             self.sizes["largest"] = max(self.sizes["largest"], largest)
-        reduced = args[0] if args else None
-        if func.__name__.split(".")[0] in REDUCTIONS and outputs and torch.is_tensor(reduced):
-            width = reduced.numel() // max(outputs[0].numel(), 1)
+        if outputs and not any(r.alias_info and not r.alias_info.is_write for r in returns):
+            width = _fan_in(func, [*args, *(kwargs or {}).values()], outputs[0])
             self.sizes["widest_reduction"] = max(self.sizes["widest_reduction"], width)
         return result
+
+
+# matrix products: a result element depends on one row of the first matrix (``addmm``'s and
+# ``baddbmm``'s first input is the term added) and one column of the second
+MATRIX_PRODUCTS = frozenset({"mm", "bmm", "mv", "dot", "vdot", "addmm", "baddbmm", "addbmm"})
+
+
+def _fan_in(func: Any, inputs: Sequence[Any], output: torch.Tensor) -> int:
+    """How many elements of one input one element of ``func``'s result may depend on, at most:
+    0 for pointwise ops, data movement and ops on masks (booleans); for a reduction, how many
+    input elements each result stands for; for a matrix product, the length of the summed
+    dimension; for any other op (cumsum, sort, topk, a convolution, ...: listed or not) the
+    longest dimension of its inputs."""
+    name = func.__name__.split(".")[0]
+    if torch.Tag.pointwise in func.tags or name in MOVEMENT:
+        return 0
+    tensors = [t for t in _leaves(list(inputs)) if isinstance(t, torch.Tensor)]
+    tensors = [t for t in tensors if t.dtype != torch.bool]
+    if not tensors:
+        return 0
+    if name in MATRIX_PRODUCTS:
+        first = tensors[1] if name.startswith("add") and len(tensors) > 2 else tensors[0]
+        return first.shape[-1] if first.dim() else 1
+    if torch.Tag.reduction in func.tags:
+        return tensors[0].numel() // max(output.numel(), 1)
+    return max(max(t.shape, default=1) for t in tensors)
 
 
 @contextmanager
 def record_sizes() -> Iterator[dict[str, int]]:
     """Inside the block, keep in the dict ``largest`` (the elements of the largest tensor any
-    torch op made; views and in-place results are not new memory) and ``widest_reduction``
-    (the most elements a reduction such as ``amax`` or ``sum`` folded into one result)."""
+    torch op made or wrote; views are not new memory) and ``widest_reduction`` (the most input
+    elements one result of an op other than a pointwise one or data movement can depend on:
+    a max, a sum, a sort, a matmul over a whole row count its length)."""
     sizes = {"largest": 0, "widest_reduction": 0}
     with _SizeRecorder(sizes):
         yield sizes
@@ -217,36 +267,91 @@ def run_case(obj: Callable, case: Case, forbidden: Sequence[str] = ()) -> Outcom
     compared with the originals afterwards (``Outcome.modified``). A class is built, given the
     case's weights, put in eval mode (dropout off) and called twice; then it runs once more in
     training mode with a backward pass, as it will when it is trained.
+
+    Every call of the learner's code happens inside one recorded window, and so does turning
+    what it returned into plain values (``plain``: private copies, exact types only): nothing
+    the learner wrote runs after the recorders close, and nothing it keeps can change the
+    output that is judged.
     """
     with one_thread():
         return _run_case(obj, case, forbidden)
 
 
 def _run_case(obj: Callable, case: Case, forbidden: Sequence[str]) -> Outcome:
-    args, kwargs = _copy(case.args), _copy(case.kwargs)
-    seen: list[str] = []  # kept when the call raises: a forbidden built-in still counts
-    module, unset = None, ()
-    try:
-        with record_forbidden(forbidden) as seen, torch.no_grad():
-            if case.init_args is not None:  # built outside record_sizes: tables and buffers
-                module, unset = _build(obj, case)  # made once in __init__ are not the call's
-            with record_sizes() as sizes:
-                output = (obj if module is None else module)(*args, **kwargs)
-        with torch.no_grad():  # a module must give the same output twice (dropout off)
-            again = output if module is None else module(*_copy(case.args), **_copy(case.kwargs))
-        outcome = Outcome(
-            output=_plain(output),
-            forbidden=tuple(seen),
-            modified=_modified(case, args, kwargs),
-            unset=unset,
-            unstable=not _identical(output, again),
-            **sizes,
-        )
-    except Exception as error:  # the learner's code may raise anything
-        return Outcome(error=f"{type(error).__name__}: {error}", forbidden=tuple(seen))
-    if module is not None:
-        outcome.training_error = _train(module, case)
+    sizes = {"largest": 0, "widest_reduction": 0}
+    recorder = _SizeRecorder(sizes)
+    foreign = _foreign_modes()
+    with record_forbidden(forbidden) as seen, recorder:
+        stacks = _mode_stacks()
+        try:
+            if foreign:  # they would run before the recorders see an op, and on the copies
+                raise CheckFailure(f"a torch mode was active when the check began: {foreign}")
+            outcome = _calls(obj, case, recorder)
+        except Exception as error:  # the learner's code may raise anything
+            outcome = Outcome(error=describe(error))
+        if _mode_stacks() != stacks:
+            outcome = Outcome(error="the call changed torch's mode stack, where the check records")
+    outcome.forbidden = tuple(seen)
+    outcome.largest, outcome.widest_reduction = sizes["largest"], sizes["widest_reduction"]
     return outcome
+
+
+def _calls(obj: Callable, case: Case, recorder: _SizeRecorder) -> Outcome:
+    """The calls of one case, inside the recorders. What the grader does itself (building a
+    module: tables and buffers made once in ``__init__`` are not the call's memory; copying
+    the outputs) is not counted as the call's memory."""
+    args, kwargs = _copy(case.args), _copy(case.kwargs)
+    module, unset = None, ()
+    with torch.no_grad():
+        if case.init_args is not None:
+            with recorder.paused():
+                module, unset = _build(obj, case)
+        call = obj if module is None else module
+        output = call(*args, **kwargs)
+        with recorder.paused():
+            output, modified = plain(output), _modified(case, args, kwargs)
+        if module is None:
+            again = output
+        else:  # the same output twice (dropout off, no state kept between calls)
+            again = module(*_copy(case.args), **_copy(case.kwargs))
+            with recorder.paused():
+                again = plain(again)
+    training_error = None if module is None else _train(module, case)
+    return Outcome(
+        output=output,
+        modified=modified,
+        unset=unset,
+        unstable=not _identical(output, again),
+        training_error=training_error,
+    )
+
+
+def describe(error: BaseException) -> str:
+    """``TypeError: message`` for an exception, whatever its ``__str__`` does."""
+    try:
+        return f"{type(error).__name__}: {error}"
+    except BaseException:  # an exception whose message cannot be made
+        return "an exception whose message could not be read"
+
+
+def _foreign_modes() -> str:
+    """The torch function and dispatch modes active now, other than torch's own default
+    device (``torch.set_default_device``), by class name ("" when none)."""
+    from torch.utils._device import DeviceContext
+    from torch.utils._python_dispatch import _get_current_dispatch_mode_stack
+
+    modes = [
+        *torch.overrides._get_current_function_mode_stack(),
+        *_get_current_dispatch_mode_stack(),
+    ]
+    return ", ".join(type(mode).__name__ for mode in modes if type(mode) is not DeviceContext)
+
+
+def _mode_stacks() -> tuple[int, int]:
+    """How many torch function modes and dispatch modes are active (the recorders among them)."""
+    from torch.utils._python_dispatch import _get_current_dispatch_mode_stack
+
+    return torch._C._len_torch_function_stack(), len(_get_current_dispatch_mode_stack())
 
 
 def _build(obj: Callable, case: Case) -> tuple[torch.nn.Module, tuple[str, ...]]:
@@ -306,7 +411,7 @@ def _train(module: torch.nn.Module, case: Case) -> str | None:
             if torch.is_tensor(loss):
                 loss.backward()
     except Exception as error:  # the learner's code may raise anything
-        return f"{type(error).__name__}: {error}"
+        return describe(error)
     finally:
         module.eval()
     return None
@@ -338,15 +443,32 @@ def _identical(actual: Any, expected: Any) -> bool:
     return torch.equal(actual, expected)
 
 
-def _plain(value: Any) -> Any:
-    """Keep tensors (detached, contiguous, on CPU) and plain data; describe anything else."""
-    if isinstance(value, torch.Tensor):
-        return value.detach().cpu().contiguous()
-    if isinstance(value, tuple | list):
-        return type(value)(_plain(v) for v in value)
-    if value is None or isinstance(value, bool | int | float | str):
+# torch's own methods, taken before any learner code runs (``torch.Tensor``'s attributes can
+# be reassigned; those of its C base class cannot)
+_detach, _cpu, _clone = (
+    torch._C.TensorBase.detach,
+    torch._C.TensorBase.cpu,
+    torch._C.TensorBase.clone,
+)
+PLAIN_DEPTH = 8  # tuples and lists nested deeper are described, not kept
+
+
+def plain(value: Any, depth: int = 0) -> Any:
+    """A private copy of ``value`` made only of plain data: a tensor of exactly
+    ``torch.Tensor`` (dense, detached, contiguous, on CPU), None, and exactly bool, int,
+    float, str, tuple and list; anything else (a tensor subclass, whose methods are the
+    learner's code, an int subclass, a lazy object) is described by its type's name, so it
+    never runs past this point and never matches an expected value."""
+    kind = type(value)
+    if kind is torch.Tensor:
+        if value.layout != torch.strided:
+            return f"<{value.layout} tensor>"
+        return _clone(_cpu(_detach(value)), memory_format=torch.contiguous_format)
+    if kind in (tuple, list) and depth < PLAIN_DEPTH:
+        return kind(plain(item, depth + 1) for item in value)
+    if value is None or kind in (bool, int, float, str):
         return value
-    return f"<{type(value).__name__}>"
+    return f"<{kind.__name__}>"
 
 
 def _copy(value: Any) -> Any:
