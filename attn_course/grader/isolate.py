@@ -324,3 +324,28 @@ def _try_layers(home: Path) -> list[str]:
 
 if __name__ == "__main__":
     print(", ".join(probe()) or "all layers available", file=sys.stdout)
+
+
+def judge_alone(channel: list[int]) -> None:
+    """Before the first exercise is judged: fork, and go on alone in the child. The parent
+    closes ``channel``, waits and ends as the child did (like ``enter_namespaces``' waiter).
+    The child has only the thread that forked: threads a cell started are not there to act
+    while the recorders, which see one thread, are on."""
+    pid = os.fork()
+    if pid == 0:
+        _libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG: die with the parent
+        return
+    _wait_and_end_like(pid, channel)
+
+
+def forbid_new_tasks() -> None:
+    """A seccomp filter (stacked on ``forbid_syscalls``'): no new thread or process, so no
+    work escapes the recorders while exercises are judged. ``clone``, ``fork`` and ``vfork``
+    fail with EPERM (``clone3`` already answers ENOSYS)."""
+    if pyseccomp is None:
+        raise OSError(errno.ENOSYS, "pyseccomp or libseccomp is not installed")
+    rules = pyseccomp.SyscallFilter(defaction=pyseccomp.ALLOW)
+    for name in ("clone", "fork", "vfork"):
+        rules.add_rule(pyseccomp.ERRNO(errno.EPERM), name)
+    rules.add_rule(pyseccomp.ERRNO(errno.ENOSYS), "clone3")
+    rules.load()

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from attn_course.grader import codec
+from attn_course.grader.credit import ReferencePiece
 from attn_course.grader.isolate import Cgroup
 from attn_course.grader.sandbox import Limits
 from attn_course.grader.zygote import SETUP_FAILED, Zygote, ZygoteGone
@@ -200,9 +201,13 @@ def _where(index: int, grade_id: str | None, task: str | None) -> str:
 
 @dataclass(frozen=True)
 class ExerciseRequest:
+    """An exercise to judge on ``cases``; ``reference``: the reference code the sandbox places
+    in the notebook first, for fair credit (``credit.reference_piece``)."""
+
     name: str
     cases: Sequence[Any]
     forbidden: Sequence[str]
+    reference: ReferencePiece | None = None
 
 
 def execute(
@@ -295,6 +300,7 @@ class _Runner:
             "name": request.name,
             "cases": list(request.cases),
             "forbidden": list(request.forbidden),
+            "reference": dataclasses.asdict(request.reference) if request.reference else None,
         }
         try:
             reply = self._ask(message, EXERCISE_REPLY)

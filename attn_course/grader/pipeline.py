@@ -8,11 +8,10 @@ the hidden cases are drawn here, the static check reads the code here, and each 
 
 from __future__ import annotations
 
+import ast
+import dataclasses
 import functools
-import importlib
-import inspect
 import os
-import re
 import secrets
 import threading
 import time
@@ -24,10 +23,9 @@ from typing import Any
 
 import torch
 
-from attn_course.grader import static
+from attn_course.grader import credit, static
 from attn_course.grader.catalog import Assignment, course_assignments
 from attn_course.grader.kernel import (
-    CellCode,
     CellRun,
     Execution,
     ExerciseRequest,
@@ -296,11 +294,11 @@ def with_fixed_dependencies(
 ) -> list[ExerciseGrade]:
     """Fair partial credit: an exercise that failed while it uses another exercise of the same
     notebook that did not pass (the learner's ``split_heads`` inside their
-    ``MultiHeadAttention``) is run again with the reference in place of that dependency; if it
-    then passes, it gets its points, and the feedback says so. The re-runs end by
+    ``MultiHeadAttention``, a ``softmax`` still raising NotImplementedError inside their
+    ``SimpleAttention``) is run again with the reference in place of that dependency; if it
+    then passes, it gets its points, and the feedback says so. The reference placed never
+    holds the exercise being judged (``credit.reference_piece``). The re-runs end by
     ``deadline`` (that of the first run: one budget for all; None: a budget from now)."""
-    from attn_course import reference
-
     status = {grade.exercise: grade.status for grade in grades}
     bound = static.definitions(submission.trees()) if bound is None else bound
     deadline = budget_deadline(limits) if deadline is None else deadline
@@ -308,25 +306,25 @@ def with_fixed_dependencies(
     for position, (exercise, request) in enumerate(
         zip(submission.assignment.exercises, requests, strict=True)
     ):
-        if status[exercise.name] not in ("failed", "error") or exercise.name not in bound:
+        if status[exercise.name] not in ("failed", "error", "missing"):
             continue
+        if exercise.name not in bound or _unfinished(bound[exercise.name]):
+            continue  # not written yet: no dependency can be the reason
         reached = static.reached(exercise.name, bound)
         broken = [
             name
             for name, grade in status.items()
             if name != exercise.name
             and grade != "passed"
-            and hasattr(reference, name)
             and any(statement in reached for statement in bound.get(name, []))
         ]
-        if not broken:
+        piece = credit.reference_piece(broken, exercise.name) if broken else None
+        if piece is None:
             continue
-        last = submission.cells[-1].index if submission.cells else 0
-        fixed = CellCode(last + 1, None, _reference_cell(broken, exercise.name))
-        cells = [*submission.cells, fixed]
         if time.monotonic() >= deadline:
             break  # the budget is spent: no more re-runs
-        execution = execute(zygote, submission.path, cells, [request], limits, deadline)
+        fixed = dataclasses.replace(request, reference=piece)
+        execution = execute(zygote, submission.path, submission.cells, [fixed], limits, deadline)
         run = execution.exercises[exercise.name]
         try:
             passed = run.status == "ok" and exercise.judge(request.cases, run.outcomes).passed
@@ -345,46 +343,15 @@ def with_fixed_dependencies(
     return grades
 
 
-def _reference_cell(names: Sequence[str], under_test: str) -> str:
-    """A cell (the grader's code, not checked) that defines ``names`` as in
-    ``attn_course.reference``: the reference modules they need, run in a namespace of their
-    own with their imports of each other removed, then ``names`` taken from it.
-
-    The namespace lives only inside a function the cell deletes again, and loses
-    ``under_test`` first: the student's code must find neither a handle on it nor, through the
-    injected functions' globals (reachable only by dunder attributes, which the allow-list
-    refuses), the reference of the exercise being graded."""
-    from attn_course import reference
-
-    modules: list[str] = []
-
-    def need(module: str) -> None:
-        text = inspect.getsource(importlib.import_module(module))
-        for used in re.findall(r"^from (attn_course\.reference\.\w+) import", text, re.M):
-            need(used)
-        if module not in modules:
-            modules.append(module)
-
-    for name in names:
-        need(getattr(reference, name).__module__)
-    source = "\n".join(
-        line
-        for module in modules
-        for line in inspect.getsource(importlib.import_module(module)).splitlines()
-        if not line.startswith(("from attn_course", "from __future__"))
+def _unfinished(statements: Sequence[Any]) -> bool:
+    """Whether a definition still raises NotImplementedError somewhere (the released stub)."""
+    return any(
+        isinstance(node, ast.Raise)
+        and node.exc is not None
+        and "NotImplementedError" in ast.unparse(node.exc)
+        for statement in statements
+        for node in ast.walk(statement)
     )
-    loader = "_attn_course_grader_reference"
-    targets = "".join(f"{name}, " for name in names)
-    lines = [
-        f"def {loader}():",
-        "    namespace = {'__name__': 'reference'}",
-        f"    exec(compile({source!r}, '<reference>', 'exec'), namespace)",
-        f"    namespace.pop({under_test!r}, None)",
-        f"    return tuple(namespace[name] for name in {list(names)!r})",
-        f"{targets}= {loader}()",
-        f"del {loader}",
-    ]
-    return "\n".join(lines)
 
 
 def _status(

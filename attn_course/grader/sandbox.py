@@ -20,6 +20,7 @@ This module must stay light: the zygote imports it, and nothing that imports
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import importlib
 import importlib.abc
@@ -53,6 +54,9 @@ def _load_core() -> types.ModuleType:
 
 core = _load_core()
 RECORDS = {"Case": core.Case, "Outcome": core.Outcome}
+# The built-ins as they were before any student code ran: the reference code placed for fair
+# credit (``_place_reference``) looks its built-ins up here, not in the notebook.
+_BUILTINS = dict(vars(builtins))
 
 
 @dataclass(frozen=True)
@@ -86,6 +90,7 @@ def serve(
     ``missing``: the layers the zygote's probe found this machine lacks (see ``_layer``)."""
     output = _confine(Path(home), limits, cgroups, [read_fd, write_fd], missing)
     namespace = _notebook_namespace()
+    judging, unjudgeable = False, ""
     while True:
         try:
             request = codec.read_message(read_fd, records=RECORDS)
@@ -94,7 +99,10 @@ def serve(
         if request["op"] == "cell":
             reply = _run_cell(request["code"], request["name"], namespace, output)
         else:
-            reply = _run_exercise(request, namespace)
+            if not judging:  # every cell has run: from here on, exercises only
+                unjudgeable = _judging_alone([read_fd, write_fd], missing)
+                judging = True
+            reply = _run_exercise(request, namespace, unjudgeable)
         codec.write_message(write_fd, {**reply, "nonce": request["nonce"]})
 
 
@@ -146,6 +154,23 @@ def _confine(
     output = _CappedText(limits.output_kb * 1024)
     sys.stdout = sys.stderr = output
     return output
+
+
+def _judging_alone(channel: list[int], missing: Collection[str]) -> str:
+    """Judge in a fork with no other thread, which can start none: the recorders see one
+    thread, and no work of the student's runs beside them (``isolate.judge_alone``,
+    ``isolate.forbid_new_tasks``). Trace and profile hooks are cleared too. Returns why the
+    exercises cannot be judged ("" when they can): the notebook's own processes and threads
+    left no room for the fork."""
+    try:
+        isolate.judge_alone(channel)
+    except OSError as error:
+        return f"it could not be judged: the notebook left no room for one more process ({error})"
+    sys.settrace(None)
+    sys.setprofile(None)
+    with _layer("seccomp", missing):
+        isolate.forbid_new_tasks()
+    return ""
 
 
 class _CappedText(io.TextIOBase):
@@ -276,12 +301,31 @@ def _describe(error: BaseException, cell_name: str) -> str:
     return (where + text)[:2000]
 
 
-def _run_exercise(request: dict, namespace: dict) -> dict:
+def _run_exercise(request: dict, namespace: dict, unjudgeable: str = "") -> dict:
+    if unjudgeable:
+        return {
+            "defined": True,
+            "outcomes": [core.Outcome(error=unjudgeable)] * len(request["cases"]),
+        }
+    if request.get("reference"):
+        _place_reference(request["reference"], namespace)
     if request["name"] not in namespace:
         return {"defined": False, "outcomes": []}
     obj = namespace[request["name"]]
     outcomes = [_outcome(obj, case, request["forbidden"]) for case in request["cases"]]
     return {"defined": True, "outcomes": outcomes}
+
+
+def _place_reference(piece: dict, namespace: dict) -> None:
+    """Fair credit: run the reference code in ``piece`` (``credit.ReferencePiece``'s fields)
+    in a namespace of its own, with the built-ins of before the student's code, then bind
+    its names in the notebook. A piece that fails leaves the notebook's names as they are."""
+    own = {"__builtins__": _BUILTINS, "__name__": "attn_course_reference"}
+    try:
+        exec(compile(piece["source"], "<reference>", "exec"), own)
+    except Exception:
+        return
+    namespace.update({name: own[name] for name in piece["names"] if name in own})
 
 
 def _outcome(obj: Any, case: Any, forbidden: list[str]) -> Any:

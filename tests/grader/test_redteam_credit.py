@@ -29,3 +29,45 @@ def test_partial_credit_does_not_hand_out_the_exercise_under_test(tmp_path, subm
     assert statuses["context_vector"] == ("missing", 0)
     assert statuses["SimpleAttention"] in (("error", 0), ("failed", 0))
     assert submission.points == 5  # attention_scores and softmax only
+
+
+UNFINISHED_SOFTMAX = "def softmax(scores, dim=-1):\n    raise NotImplementedError()\n"
+WRONG_SOFTMAX = "def softmax(scores, dim=-1):\n    return scores.exp()\n"
+# names of built-ins bound at the top of the notebook: the reference placed for fair credit
+# must not find them (nor any other name of the student's)
+# a SimpleAttention that calls the notebook's softmax
+ATTENTION = (
+    "class SimpleAttention(nn.Module):\n"
+    "    def __init__(self, input_dim):\n"
+    "        super().__init__()\n"
+    "        self.attention = nn.Linear(input_dim, 1)\n"
+    "\n"
+    "    def forward(self, x):\n"
+    "        weights = softmax(self.attention(x), dim=1)\n"
+    "        return (weights * x).sum(1), weights\n"
+)
+SHADOWS = "max = 0\nlen = 'mine'\ntuple = list\nrange = None\nsum = None\n"
+
+
+def test_fair_credit_for_an_unfinished_or_wrong_dependency_whatever_names_the_notebook_binds(
+    tmp_path, submission_writer
+):
+    submission_writer(
+        tmp_path,
+        "softmax-unfinished",
+        "pass",
+        replace={"softmax": UNFINISHED_SOFTMAX, "SimpleAttention": ATTENTION},
+    )
+    submission_writer(
+        tmp_path,
+        "softmax-wrong-builtins-shadowed",
+        "pass",
+        replace={"softmax": WRONG_SOFTMAX, "SimpleAttention": ATTENTION},
+        add=(SHADOWS,),
+    )
+    batch = grade([tmp_path], Limits(timeout=10, memory_mb=512), workers=1)
+    for submission in batch.submissions:
+        grades = {g.exercise: g for g in submission.exercises}
+        assert grades["SimpleAttention"].status == "passed", (submission.submission, grades)
+        assert "once `softmax` is fixed" in grades["SimpleAttention"].feedback
+        assert grades["softmax"].points == 0
