@@ -230,3 +230,36 @@ def test_cpu_limit_under_an_existing_finite_hard_limit():
         "assert resource.getrlimit(resource.RLIMIT_CPU) == (50, 51)\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+THREAD_IN_A_CELL = """
+import sys, threading, time
+import torch
+stop = threading.Event()
+worker = threading.Thread(target=stop.wait, daemon=True)
+worker.start()
+
+def threads_seen(x):
+    return torch.full_like(x, float(len(sys._current_frames())))
+
+def starts_a_thread(x):
+    helper = threading.Thread(target=lambda: None)
+    helper.start()
+    helper.join()
+    return x
+"""
+
+
+def test_exercises_are_judged_with_no_other_thread_and_can_start_none(run):
+    """A thread a cell started would run beside the recorders, which see one thread: it is
+    not there when exercises are judged, and none can be started then (seccomp)."""
+    case = [Case("one", (torch.zeros(2),))]
+    result = run(
+        [THREAD_IN_A_CELL, "seen_in_cells = len(sys._current_frames())\nassert seen_in_cells == 2"],
+        [ExerciseRequest("threads_seen", case, ()), ExerciseRequest("starts_a_thread", case, ())],
+    )
+    assert [cell.status for cell in result.cells] == ["ok", "ok"]
+    (seen,) = result.exercises["threads_seen"].outcomes
+    assert seen.error is None and seen.output.tolist() == [1.0, 1.0]
+    (started,) = result.exercises["starts_a_thread"].outcomes
+    assert started.error is not None and "thread" in started.error
