@@ -79,6 +79,7 @@ class Journal:
             )
         done = {grade.submission: (sha256, grade) for sha256, grade in entries}
         lines = [_entry(sha256, grade) for sha256, grade in done.values()]
+        header = _header(header["seed"], journalled)  # as this grader writes it
         _write_lines(path, [header, *lines])  # without the lines that cannot be read
         return cls(path, header["seed"], done)
 

@@ -105,6 +105,12 @@ def test_a_journal_header_of_another_shape_starts_a_new_journal(tmp_path):
         journal.record("abc", a_grade("ana.ipynb"))
     with Journal.open(tmp_path, None, Limits()) as journal:
         assert set(journal.done) == {"ana.ipynb"}
+    with Journal.open(tmp_path, SEED, Limits(), restart=True):
+        pass
+    header = json.loads((tmp_path / JOURNAL_NAME).read_text())
+    (tmp_path / JOURNAL_NAME).write_text(json.dumps({**header, "note": "\udce9"}) + "\n")
+    with Journal.open(tmp_path, None, Limits()) as journal:  # rewritten without the note
+        assert journal.seed == SEED
 
 
 class FullDisk:
