@@ -41,7 +41,7 @@ def grade_command(
     from attn_course.grader.isolate import LAYERS
     from attn_course.grader.journal import Journal, JournalMismatch, digest
     from attn_course.grader.pipeline import BatchGrade, find_notebooks, grade_each
-    from attn_course.grader.report import feedback_pages, page_names, write_reports
+    from attn_course.grader.report import feedback_pages, labelled, page_names, write_reports
     from attn_course.grader.sandbox import Limits
 
     weak = zygote.missing_layers() if zygote is not None else ()  # Dask: each worker checks
@@ -56,7 +56,7 @@ def grade_command(
         print("grade anyway with --allow-weak-sandbox (recorded in the reports)", file=sys.stderr)
         return 3
     limits = Limits(timeout=timeout, memory_mb=memory_limit, budget=budget)
-    notebooks = find_notebooks(submissions)
+    notebooks = labelled(find_notebooks(submissions))  # names as every report writes them
     try:
         journal = Journal.open(Path(out), seed, limits, restart)
     except JournalMismatch as error:
@@ -85,7 +85,12 @@ def grade_command(
                    disable=not sys.stderr.isatty())
         with bar:
             for result in graded:  # each is on disk before the next: a kill loses none
-                journal.record(digests[result.submission], result)  # not an infrastructure fault
+                # an infrastructure fault is not journalled; nor is a line the disk refused
+                if not journal.record(digests[result.submission], result) and (
+                    not result.infrastructure
+                ):
+                    print(f"warning: not journalled, graded again on resume: "
+                          f"{journal.unwritten[-1]}", file=sys.stderr)
                 results[result.submission] = result
                 page = BatchGrade((result,), journal.seed, limits, weak)
                 feedback_pages(page, Path(out, "feedback"), names)

@@ -3,9 +3,12 @@ that a batch killed at any moment resumes where it stopped.
 
 The first line names the batch (the seed of the hidden cases and the limits); each further
 line is one finished submission: its name, the SHA-256 of the notebook's bytes and its
-``SubmissionGrade``. A line is appended and flushed to disk as soon as its grade is known; a
-line cut short by a kill is dropped when the journal is opened again. A submission whose file
-has changed since it was journalled is graded again.
+``SubmissionGrade``, every text in it cleaned and capped by ``report.clean`` (what the reports
+write). A line is appended and flushed to disk as soon as its grade is known; a line that
+cannot be written (a full disk) is skipped, and the batch goes on. When the journal is opened
+again, every line that cannot be read back as a grade (cut short by a kill, not JSON, JSON of
+another shape) is dropped and the rest kept: those submissions are graded again. A submission
+whose file has changed since it was journalled is graded again.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from pathlib import Path
 
 from attn_course.grader.kernel import CellRun
 from attn_course.grader.pipeline import ExerciseGrade, SubmissionGrade
+from attn_course.grader.report import clean, safe
 from attn_course.grader.sandbox import Limits
 
 JOURNAL_NAME = "journal.jsonl"
@@ -48,7 +52,9 @@ class Journal:
     def __init__(self, path: Path, seed: int, done: dict) -> None:
         self.path, self.seed = path, seed
         self.done: dict[str, tuple[str, SubmissionGrade]] = done  # name -> (sha256, grade)
+        self.unwritten: list[str] = []  # grades that could not be journalled (graded again)
         self._stream = path.open("a", encoding="utf-8")
+        self._line_open = False  # a write failed part-way: start the next line afresh
 
     @classmethod
     def open(cls, folder: Path, seed: int | None, limits: Limits, restart: bool = False) -> Journal:
@@ -71,25 +77,38 @@ class Journal:
             raise JournalMismatch(
                 f"{path} is a batch graded with other limits ({_differences(journalled, limits)})"
             )
-        done = {entry["grade"]["submission"]: (entry["sha256"], _grade(entry)) for entry in entries}
-        _write_lines(path, [header, *entries])  # drops a line cut short by a kill
+        done = {grade.submission: (sha256, grade) for sha256, grade in entries}
+        lines = [_entry(sha256, grade) for sha256, grade in done.values()]
+        header = _header(header["seed"], journalled)  # as this grader writes it
+        _write_lines(path, [header, *lines])  # without the lines that cannot be read
         return cls(path, header["seed"], done)
 
     def finished(self, name: str, sha256: str) -> SubmissionGrade | None:
-        """The journalled grade of ``name`` if its notebook is unchanged, else None."""
-        entry = self.done.get(name)
+        """The journalled grade of ``name`` if its notebook is unchanged, else None (the
+        grade's texts as ``report.clean`` leaves them)."""
+        entry = self.done.get(safe(name))
         return entry[1] if entry is not None and entry[0] == sha256 else None
 
-    def record(self, sha256: str, grade: SubmissionGrade) -> None:
-        """Append ``grade`` and flush it to disk before returning; a grade the grading
-        machinery failed (``infrastructure``) is not kept: a resumed batch grades it again."""
+    def record(self, sha256: str, grade: SubmissionGrade) -> bool:
+        """Append ``grade`` (``clean``) and flush it to disk before returning; whether it is
+        journalled. A grade the grading machinery failed (``infrastructure``) is not kept: a
+        resumed batch grades it again; nor is one that cannot be written (``OSError``): its
+        name is added to ``unwritten``, and the batch goes on."""
         if grade.infrastructure:
-            return
-        entry = {"sha256": sha256, "grade": dataclasses.asdict(grade)}
-        self._stream.write(json.dumps(entry, ensure_ascii=False) + "\n")
-        self._stream.flush()
-        os.fsync(self._stream.fileno())
+            return False
+        grade = clean(grade)
+        try:
+            line = json.dumps(_entry(sha256, grade), ensure_ascii=False) + "\n"
+            self._stream.write("\n" + line if self._line_open else line)
+            self._line_open = True
+            self._stream.flush()
+            os.fsync(self._stream.fileno())
+            self._line_open = False
+        except (OSError, ValueError) as error:  # ValueError: UnicodeError, a closed stream
+            self.unwritten.append(f"{grade.submission}: {type(error).__name__}")
+            return False
         self.done[grade.submission] = (sha256, grade)
+        return True
 
     def close(self) -> None:
         self._stream.close()
@@ -105,19 +124,46 @@ def _header(seed: int, limits: Limits) -> dict:
     return {"journal": FORMAT, "seed": seed, "limits": dataclasses.asdict(limits)}
 
 
-def _read(path: Path) -> tuple[dict | None, list[dict]]:
-    """The header and the complete entries of a journal (a header cut short: no journal)."""
-    lines = path.read_text(encoding="utf-8").split("\n")
-    complete = lines[:-1]  # after the last newline: a line still being written, or nothing
-    records = []
-    for line in complete:
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
-            break
-    if not records or records[0].get("journal") != FORMAT:
+def _entry(sha256: str, grade: SubmissionGrade) -> dict:
+    return {"sha256": sha256, "grade": dataclasses.asdict(grade)}
+
+
+def _read(path: Path) -> tuple[dict | None, list[tuple[str, SubmissionGrade]]]:
+    """The header and the entries of a journal that read back as grades, ``clean`` (a header
+    that cannot be read: no journal). Never raises for what the file holds."""
+    try:
+        text = path.read_bytes().decode("utf-8", errors="replace")
+    except OSError:
         return None, []
-    return records[0], records[1:]
+    complete = text.split("\n")[:-1]  # after the last newline: a line being written, or nothing
+    header = _parsed(complete[0]) if complete else None
+    if not _is_header(header):
+        return None, []
+    entries = []
+    for line in complete[1:]:
+        try:
+            entries.append(_grade(_parsed(line)))
+        except (KeyError, TypeError, ValueError, AttributeError):
+            continue  # not a grade: that submission is graded again
+    return header, entries
+
+
+def _parsed(line: str) -> object:
+    try:
+        return json.loads(line)
+    except (ValueError, RecursionError):
+        return None
+
+
+def _is_header(header: object) -> bool:
+    if not isinstance(header, dict) or header.get("journal") != FORMAT:
+        return False
+    limits = header.get("limits")
+    try:
+        Limits(**limits)
+    except (TypeError, ValueError):
+        return False
+    return type(header.get("seed")) is int
 
 
 def _write_lines(path: Path, records: list[dict]) -> None:
@@ -130,12 +176,44 @@ def _write_lines(path: Path, records: list[dict]) -> None:
     os.replace(temporary, path)
 
 
-def _grade(entry: dict) -> SubmissionGrade:
+# the type of each field a journal line must hold (JSON has no tuples; None where optional)
+_FIELDS = {
+    SubmissionGrade: {"submission": str, "assignment": str, "infrastructure": bool},
+    ExerciseGrade: {
+        "exercise": str, "points": (int, float), "max_points": (int, float), "status": str,
+        "feedback": str, "detail": str,
+    },
+    CellRun: {
+        "index": int, "name": str, "grade_id": (str, type(None)), "status": str,
+        "message": str, "output": str, "task": (str, type(None)),
+    },
+}  # fmt: skip
+
+
+def _typed(kind: type, fields: dict, nested: dict) -> object:
+    """``kind(**fields, **nested)``; raise TypeError for a field of another type (a bool is
+    not a number here)."""
+    for name, value in fields.items():
+        expected = _FIELDS[kind].get(name)
+        if expected is None or not isinstance(value, expected) or (
+            isinstance(value, bool) and expected is not bool
+        ):
+            raise TypeError(f"{kind.__name__}.{name}")
+    return kind(**fields, **nested)
+
+
+def _grade(entry: object) -> tuple[str, SubmissionGrade]:
+    """(sha256, grade) of a journal line, ``clean``; raise for a line of another shape."""
+    if not isinstance(entry, dict) or not isinstance(entry.get("sha256"), str):
+        raise TypeError("not a journal entry")
     grade = dict(entry["grade"])
-    exercises = tuple(ExerciseGrade(**exercise) for exercise in grade.pop("exercises"))
-    problems = tuple(CellRun(**cell) for cell in grade.pop("problems"))
-    missing = tuple(grade.pop("missing_layers", ()))
-    return SubmissionGrade(exercises=exercises, problems=problems, missing_layers=missing, **grade)
+    exercises = tuple(_typed(ExerciseGrade, dict(row), {}) for row in grade.pop("exercises"))
+    problems = tuple(_typed(CellRun, dict(cell), {}) for cell in grade.pop("problems"))
+    missing = grade.pop("missing_layers", [])
+    if not isinstance(missing, list) or not all(isinstance(layer, str) for layer in missing):
+        raise TypeError("SubmissionGrade.missing_layers")
+    nested = {"exercises": exercises, "problems": problems, "missing_layers": tuple(missing)}
+    return entry["sha256"], clean(_typed(SubmissionGrade, grade, nested))
 
 
 def _differences(journalled: Limits, asked: Limits) -> str:

@@ -1,17 +1,20 @@
 """The last stage: ``grades.csv``, ``grades.json``, one HTML page per submission, and the
 learner's table for ``attn-course check``.
 
-Everything a submission can influence (its file name, messages from its sandbox) is treated as
-hostile: every text is capped at ``MAX_TEXT`` characters and stripped of control characters
-(``safe``), CSV cells that a spreadsheet would read as a formula are made inert, and the HTML
-pages come from a Jinja2 template with autoescaping.
+Everything a submission can influence (its file name, grade ids, messages from its sandbox) is
+treated as hostile: every text passes ``safe`` (capped, with control, format and bidi
+characters and lone surrogates shown as escapes; ``clean`` applies it to a whole grade, for the
+journal as for every report), CSV cells that a spreadsheet would read as a formula are made
+inert, and the HTML pages come from a Jinja2 template with autoescaping.
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import re
+import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -21,15 +24,81 @@ from markupsafe import Markup, escape
 from attn_course.grader.pipeline import BatchGrade, SubmissionGrade
 
 MAX_TEXT = 4000
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+MAX_NAME = 300  # grade ids, exercise and assignment names, statuses
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")
+# what may need a second look: anything outside printable ASCII but newline and tab
+_SUSPECT = re.compile(r"[^\x20-\x7e\n\t]")
+
+
+def _visible(match: re.Match) -> str:
+    """A character as it stays in a report: itself when it is printable, else its escape:
+    a lone surrogate (how Python holds the bytes of a file name that are not UTF-8, or a
+    broken message) as ``\\xe9`` (its byte) or ``\\udc00``; a control or format character
+    (ANSI escapes, NUL, bidi overrides, zero-width characters) as ``\\x1b`` or ``\\u202e``."""
+    char = match.group()
+    code = ord(char)
+    if 0xDC80 <= code <= 0xDCFF:  # os.fsdecode's escape of a byte that is not UTF-8
+        return f"\\x{code - 0xDC00:02x}"
+    if 0xD800 <= code <= 0xDFFF or unicodedata.category(char) in ("Cc", "Cf"):
+        return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else (
+            f"\\U{code:08x}"
+        )
+    return char
 
 
 def safe(text: object, cap: int = MAX_TEXT) -> str:
-    """``text`` without control characters (newlines and tabs kept), at most ``cap``
-    characters."""
-    text = _CONTROL.sub("", str(text))
-    return text if len(text) <= cap else text[: cap - 40] + f" [... {len(text) - cap + 40} more]"
+    """``text`` as every report and the journal hold it: at most ``cap`` characters, every
+    character that is not printable (controls, bidi and other format characters, lone
+    surrogates, unassigned code points) shown as its escape (newlines and tabs kept). The one
+    cleaning function of everything a submission can influence; ``safe(safe(x)) == safe(x)``."""
+    text = text if isinstance(text, str) else str(text)
+    more = len(text) - cap
+    if more > 0:
+        text = text[:cap]
+    text = _SUSPECT.sub(_visible, text)
+    if more > 0 or len(text) > cap:
+        more = max(more, 0) + len(text) - (cap - 40)
+        text = text[: cap - 40] + f" [... {more} more]"
+    return text
+
+
+def clean(grade: SubmissionGrade) -> SubmissionGrade:
+    """``grade`` with every text in it ``safe``: names and grade ids capped at ``MAX_NAME``,
+    messages at ``MAX_TEXT`` (what the journal and every report write)."""
+
+    def short(text: str | None) -> str | None:
+        return None if text is None else safe(text, MAX_NAME)
+
+    exercises = tuple(
+        dataclasses.replace(
+            row,
+            exercise=safe(row.exercise, MAX_NAME),
+            status=safe(row.status, MAX_NAME),
+            feedback=safe(row.feedback),
+            detail=safe(row.detail),
+        )
+        for row in grade.exercises
+    )
+    problems = tuple(
+        dataclasses.replace(
+            cell,
+            name=safe(cell.name, MAX_NAME),
+            grade_id=short(cell.grade_id),
+            status=safe(cell.status, MAX_NAME),
+            message=safe(cell.message),
+            output=safe(cell.output),
+            task=short(cell.task),
+        )
+        for cell in grade.problems
+    )
+    return dataclasses.replace(
+        grade,
+        submission=safe(grade.submission),
+        assignment=safe(grade.assignment, MAX_NAME),
+        exercises=exercises,
+        problems=problems,
+        missing_layers=tuple(safe(layer, MAX_NAME) for layer in grade.missing_layers),
+    )
 
 
 def csv_cell(value: object) -> object:
@@ -46,6 +115,7 @@ COLUMNS = ("submission", "assignment", "exercise", "points", "max_points", "stat
 def write_reports(batch: BatchGrade, out: Path) -> dict[str, Path]:
     """Write all reports under ``out``; return their paths by kind."""
     out.mkdir(parents=True, exist_ok=True)
+    batch = cleaned(batch)
     pages = feedback_pages(batch, out / "feedback")
     paths = {"csv": out / "grades.csv", "json": out / "grades.json", "feedback": out / "feedback"}
     with paths["csv"].open("w", newline="", encoding="utf-8") as stream:
@@ -70,9 +140,20 @@ def write_reports(batch: BatchGrade, out: Path) -> dict[str, Path]:
     return paths
 
 
+def cleaned(batch: BatchGrade) -> BatchGrade:
+    """``batch`` with every submission's grade ``clean``."""
+    return dataclasses.replace(
+        batch,
+        submissions=tuple(clean(submission) for submission in batch.submissions),
+        missing_layers=tuple(safe(layer, MAX_NAME) for layer in batch.missing_layers),
+    )
+
+
 def summary(batch: BatchGrade, pages: dict[str, str]) -> dict:
     """What ``grades.json`` holds: every row with its detail, totals per submission and for
-    the batch, the seed of the hidden cases and the limits."""
+    the batch, the seed of the hidden cases and the limits (``pages``: the feedback page of
+    each submission, by its ``safe`` name)."""
+    batch = cleaned(batch)
     submissions = [
         {
             "submission": safe(submission.submission),
@@ -136,7 +217,8 @@ def page_names(submissions: Sequence[str]) -> dict[str, str]:
     names: dict[str, str] = {}
     taken: set[str] = set()
     for submission in submissions:
-        stem = re.sub(r"[^A-Za-z0-9._-]+", "_", submission.removesuffix(".ipynb"))
+        stem = re.sub(r"[^A-Za-z0-9._-]+", "_", safe(submission).removesuffix(".ipynb"))
+        stem = stem[:150]  # a file name the file system takes
         name, counter = f"{stem}.html", 2
         while name.lower() in taken:
             name, counter = f"{stem}-{counter}.html", counter + 1
@@ -155,10 +237,11 @@ def feedback_pages(
         names = page_names([submission.submission for submission in batch.submissions])
     pages: dict[str, Path] = {}
     for submission in batch.submissions:
-        page = folder / names[submission.submission]
+        name = submission.submission
+        page = folder / (names[name] if name in names else names[safe(name)])
         layers = batch.missing_layers or submission.missing_layers
         page.write_text(feedback_html(submission, layers), encoding="utf-8")
-        pages[submission.submission] = page
+        pages[safe(submission.submission)] = page
     return pages
 
 
@@ -179,6 +262,8 @@ _TEMPLATES.filters.update(code_spans=code_spans, number=_number, safe_text=safe)
 def feedback_html(submission: SubmissionGrade, missing_layers: tuple[str, ...] = ()) -> str:
     """The feedback page of one submission (a complete, self-contained HTML document);
     ``missing_layers``: the sandbox layers it was graded without."""
+    submission = clean(submission)
+    missing_layers = tuple(safe(layer, MAX_NAME) for layer in missing_layers)
     return _TEMPLATES.get_template("feedback.html").render(
         submission=submission,
         score=f"{_number(submission.points)} / {_number(submission.max_points)}",
@@ -189,6 +274,7 @@ def feedback_html(submission: SubmissionGrade, missing_layers: tuple[str, ...] =
 
 def table(submission: SubmissionGrade) -> str:
     """The learner's view (``attn-course check``): one line per exercise, then the details."""
+    submission = clean(submission)
     width = max([len("exercise")] + [len(g.exercise) for g in submission.exercises])
     lines = [f"{'exercise':<{width}}  points  status     feedback"]
     for g in submission.exercises:
@@ -203,3 +289,17 @@ def table(submission: SubmissionGrade) -> str:
     for cell in submission.problems:
         lines.append(f"\nnote: {cell.where} {cell.status}: {cell.message}")
     return safe("\n".join(lines), cap=64 * MAX_TEXT)
+
+
+def labelled(notebooks: Sequence[tuple[str, Path]]) -> list[tuple[str, Path]]:
+    """(name, path) ``notebooks`` with each name ``safe`` (as the journal and reports write
+    it), two that would read the same told apart by `` (2)``, `` (3)``..."""
+    taken: set[str] = set()
+    found = []
+    for name, path in notebooks:
+        label, counter = safe(name), 2
+        while label in taken:
+            label, counter = f"{safe(name)} ({counter})", counter + 1
+        taken.add(label)
+        found.append((label, path))
+    return found

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import random
@@ -19,6 +20,7 @@ from attn_course.cli import main
 from attn_course.grader.journal import JOURNAL_NAME, Journal, JournalMismatch, digest
 from attn_course.grader.kernel import CellRun
 from attn_course.grader.pipeline import ExerciseGrade, SubmissionGrade
+from attn_course.grader.report import MAX_NAME
 from attn_course.grader.sandbox import Limits
 
 ATTN_COURSE = Path(sys.executable).with_name("attn-course")
@@ -58,6 +60,89 @@ def test_a_line_cut_short_by_a_kill_is_dropped(tmp_path):
         assert set(journal.done) == {"ana.ipynb", "bo.ipynb"}
     lines = (tmp_path / JOURNAL_NAME).read_text().splitlines()
     assert [json.loads(line).get("sha256") for line in lines] == [None, "abc", "def"]
+
+
+def test_resume_survives_any_journal_content(tmp_path):
+    """Lines the old grader wrote raw (a lone surrogate as a JSON escape, a right-to-left
+    override, a 6 MB grade_id), a line cut short in the middle, lines that are JSON of another
+    shape, bytes that are not UTF-8: the journal opens, keeps every line that reads back as a
+    grade (cleaned and capped), and drops the rest (graded again)."""
+    with Journal.open(tmp_path, SEED, Limits()) as journal:
+        journal.record("abc", a_grade("ana.ipynb"))
+    old = dataclasses.asdict(a_grade("caf\udce9.ipynb"))
+    old["problems"][0]["grade_id"] = "g" * 6_000_000 + "\u202e"
+    good = a_grade("bo.ipynb")
+    shapes = [
+        [],
+        {"sha256": "x"},
+        {"sha256": "x", "grade": "text"},
+        {"sha256": 1, "grade": dataclasses.asdict(good)},
+        {"sha256": "x", "grade": {**dataclasses.asdict(good), "points": "10"}},
+        {"sha256": "x", "grade": {**dataclasses.asdict(good), "exercises": [{"points": []}]}},
+        {"sha256": "x", "grade": {**dataclasses.asdict(good), "missing_layers": "seccomp"}},
+    ]
+    with (tmp_path / JOURNAL_NAME).open("ab") as stream:
+        stream.write(b'{"sha256": "def", "grade": {"submiss\n')  # cut short, lines follow
+        stream.write(json.dumps({"sha256": "old", "grade": old}).encode() + b"\n")
+        stream.writelines(json.dumps(shape).encode() + b"\n" for shape in shapes)
+        stream.write(b'{"sha256": "\xe9\xff", "grade": 1}\n\n' + b"[" * 100_000 + b"\n")
+        stream.write(json.dumps({"sha256": "bo", "grade": dataclasses.asdict(good)}).encode())
+        stream.write(b"\n")
+    with Journal.open(tmp_path, None, Limits()) as journal:
+        assert set(journal.done) == {"ana.ipynb", "caf\\xe9.ipynb", "bo.ipynb"}
+        assert journal.finished("bo.ipynb", "bo") == good
+        assert journal.finished("caf\udce9.ipynb", "old") is not None  # the name as it is
+        (problem,) = journal.finished("caf\udce9.ipynb", "old").problems
+        assert len(problem.grade_id) <= MAX_NAME
+    text = (tmp_path / JOURNAL_NAME).read_bytes().decode("utf-8")
+    assert len(text) < 10_000 and "\u202e" not in text and len(text.splitlines()) == 4
+
+
+def test_a_journal_header_of_another_shape_starts_a_new_journal(tmp_path):
+    (tmp_path / JOURNAL_NAME).write_text('{"journal": 1, "seed": 7, "limits": {"cpus": 1}}\n')
+    with Journal.open(tmp_path, None, Limits()) as journal:
+        assert journal.done == {}
+        journal.record("abc", a_grade("ana.ipynb"))
+    with Journal.open(tmp_path, None, Limits()) as journal:
+        assert set(journal.done) == {"ana.ipynb"}
+    with Journal.open(tmp_path, SEED, Limits(), restart=True):
+        pass
+    header = json.loads((tmp_path / JOURNAL_NAME).read_text())
+    (tmp_path / JOURNAL_NAME).write_text(json.dumps({**header, "note": "\udce9"}) + "\n")
+    with Journal.open(tmp_path, None, Limits()) as journal:  # rewritten without the note
+        assert journal.seed == SEED
+
+
+class FullDisk:
+    """A journal stream whose disk is full for the first ``failures`` flushes."""
+
+    def __init__(self, stream, failures: int) -> None:
+        self.stream, self.failures = stream, failures
+
+    def write(self, text: str) -> int:
+        return self.stream.write(text)
+
+    def flush(self) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise OSError(28, "No space left on device")
+        self.stream.flush()
+
+    def fileno(self) -> int:
+        return self.stream.fileno()
+
+    def close(self) -> None:
+        self.stream.close()
+
+
+def test_a_line_that_cannot_be_written_does_not_stop_the_batch(tmp_path):
+    with Journal.open(tmp_path, SEED, Limits()) as journal:
+        journal._stream = FullDisk(journal._stream, failures=1)
+        assert journal.record("abc", a_grade("ana.ipynb")) is False
+        assert journal.unwritten == ["ana.ipynb: OSError"]
+        assert journal.record("def", a_grade("bo.ipynb")) is True
+    with Journal.open(tmp_path, None, Limits()) as journal:
+        assert journal.finished("bo.ipynb", "def") == a_grade("bo.ipynb")
 
 
 def test_another_seed_or_other_limits_are_refused_unless_restarting(tmp_path):

@@ -11,8 +11,18 @@ import nbformat
 import pytest
 
 from attn_course.cli import main
+from attn_course.grader.catalog import course_assignments
+from attn_course.grader.notebook import cell_grade_id
 from attn_course.grader.pipeline import find_notebooks
-from attn_course.grader.similarity import REFERENCE, normalise, similarity, write_similarity
+from attn_course.grader.similarity import (
+    MAX_CODE,
+    REFERENCE,
+    normalise,
+    own_code,
+    similarity,
+    write_similarity,
+)
+from attn_course.lab import installed_course
 
 # The copied student's work: a solution of their own, in an unusual style.
 ORIGINAL = {
@@ -242,3 +252,88 @@ def test_hostile_metadata_and_names_do_not_break_the_report(tmp_path, solution_0
         for cell in (row["submission"], row["other"]):
             assert not cell.startswith(("=", "+", "-", "@", "\t", "\r"))
     assert main(["similar", str(folder), "--out", str(tmp_path / "again")]) == 0
+
+
+def released_exercise(folder, name: str, add_to: dict[str, str] | None = None):
+    """``folder/name``: a copy of the released exercise 03, with ``add_to`` (grade_id ->
+    a line) typed into the stub of those solution cells, before its ``raise``."""
+    released = installed_course() / "exercises" / "03_multi_head_attention.ipynb"
+    notebook = nbformat.read(released, as_version=4)
+    for cell in notebook.cells:
+        line = (add_to or {}).get(cell_grade_id(cell))
+        if line is not None:
+            stub = "    raise NotImplementedError()"
+            cell.source = cell.source.replace(stub, f"    {line}\n{stub}")
+    path = folder / name
+    nbformat.write(notebook, path)
+    return name, path
+
+
+def test_untouched_and_barely_started_exercises_are_not_pairs(tmp_path):
+    """The released code is subtracted (MOSS's base file): two untouched copies of exercise 03
+    are no pair, nor two that each added the same obvious line (in their own names)."""
+    started = {"split_heads": "batch, length, width = x.shape"}
+    renamed = {"split_heads": "b, t, d = x.shape"}
+    notebooks = [
+        released_exercise(tmp_path, "untouched-1.ipynb"),
+        released_exercise(tmp_path, "untouched-2.ipynb"),
+        released_exercise(tmp_path, "started-1.ipynb", started),
+        released_exercise(tmp_path, "started-2.ipynb", renamed),
+    ]
+    found = write_similarity(notebooks, tmp_path / "out")
+    assert found.pairs == ()
+    assert found.compared == 2  # the untouched ones have no code of their own
+    with (tmp_path / "out" / "similarity.csv").open(newline="") as stream:
+        assert list(csv.DictReader(stream)) == []
+
+
+def test_a_copy_hidden_in_scratch_cells_is_caught(batch, tmp_path, submission_writer):
+    """Every code cell counts: the copy moved out of the solution cells (left as they were
+    released) into scratch cells is found."""
+    stubs = {grade_id: "" for grade_id in ORIGINAL}
+    hidden = submission_writer(tmp_path, "hidden", "similar", replace=stubs,
+                               add=tuple(RENAMED.values()))  # fmt: skip
+    found = similarity([*batch, ("hidden", hidden)], threshold=0.8)
+    pairs = {frozenset((m.submission, m.other)) for m in found.pairs}
+    assert frozenset(("original", "hidden")) in pairs
+    assert frozenset(("renamed", "hidden")) in pairs
+
+
+def test_huge_and_deeply_nested_cells_leave_a_report(batch, tmp_path, submission_writer):
+    """An 800-term sum and 5,000-deep nesting (which ``ast`` cannot print back) are compared
+    like any code; the report is written, and the other submissions are still compared."""
+    monsters = {
+        "long-sum": "x = " + " + ".join(["a"] * 800),
+        "deep-not": "x = " + "not " * 5000 + "a",
+        "deep-minus": "x = " + "-" * 5000 + "a",
+        "deep-attribute": "x = a" + ".b" * 5000,
+        "deep-calls": "x = f" + "()" * 5000,
+        "deep-parentheses": "x = " + "(" * 5000 + "1" + ")" * 5000,
+    }
+    folder = batch[0][1].parent
+    for case, cell in monsters.items():
+        submission_writer(folder, case, "similar", add=(cell,))
+    try:
+        assert main(["similar", str(folder), "--out", str(tmp_path)]) == 0
+    finally:
+        for case in monsters:
+            (folder / f"test-{case}-similar.ipynb").unlink()
+    with (tmp_path / "similarity.csv").open(newline="") as stream:
+        pairs = {frozenset((row["submission"], row["other"])) for row in csv.DictReader(stream)}
+    original, renamed = "test-original-similar.ipynb", "test-renamed-similar.ipynb"
+    assert frozenset((original, renamed)) in pairs
+    assert normalise(monsters["long-sum"]) == monsters["long-sum"]
+
+
+def test_a_large_submission_is_cut_with_a_note(tmp_path, submission_writer):
+    """At most ``MAX_CODE`` characters of a submission are read and normalised, whatever its
+    size; the report says whose code was cut."""
+    line = "value = torch.zeros(3) + 1.0  # a comment\n"
+    big = submission_writer(tmp_path, "big", "similar", add=(line * 60_000,))  # 2.5 MB
+    small = submission_writer(tmp_path, "small", "similar")
+    _, code, cut = own_code(big, course_assignments())
+    assert cut and len(code) <= MAX_CODE
+    assert own_code(small, course_assignments())[2] is False
+    found = write_similarity([("big", big), ("small", small)], tmp_path / "out")
+    assert found.notes == (f"big: only its first {MAX_CODE:,} characters of code were compared",)
+    assert found.notes[0] in (tmp_path / "out" / "similarity.html").read_text()
