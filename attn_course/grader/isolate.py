@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
+import functools
 import importlib
 import importlib.util
 import os
@@ -257,21 +258,31 @@ def expose(paths: list[Path]) -> list[Path]:
 def _covers(paths: list[Path]) -> dict[Path, list[Path]]:
     """For each highest folder above one of ``paths`` that others may not pass through (no
     ``o+x``; the sandbox's user is in no group): the outermost of ``paths`` below it. Paths
-    are resolved first; those that do not exist are left out."""
-    resolved = set()
-    for path in paths:
-        with contextlib.suppress(OSError):
-            resolved.add(path.resolve(strict=True))
+    that do not exist are left out."""
     below: dict[Path, set[Path]] = {}
-    for path in resolved:
-        for folder in reversed(path.parents):  # from / down
-            if not os.stat(folder).st_mode & stat.S_IXOTH:
-                below.setdefault(folder, set()).add(path)
-                break
+    for path in paths:
+        resolved, cover = closed_folder_above(path)
+        if cover is not None:
+            below.setdefault(cover, set()).add(resolved)
     return {
         cover: sorted(p for p in inside if not any(q in p.parents for q in inside))
         for cover, inside in below.items()
     }
+
+
+@functools.cache
+def closed_folder_above(path: Path) -> tuple[Path, Path | None]:
+    """``path`` resolved, and the highest folder above it that others may not pass through
+    (None: there is none, or ``path`` does not exist). Cached: the zygote asks once for the
+    runtime's folders, so that each sandbox only mounts."""
+    try:
+        resolved = path.resolve(strict=True)
+    except OSError:
+        return path, None
+    for folder in reversed(resolved.parents):  # from / down
+        if not os.stat(folder).st_mode & stat.S_IXOTH:
+            return resolved, folder
+    return resolved, None
 
 
 def _bind_below(cover: Path, path: Path, handle: int) -> None:
