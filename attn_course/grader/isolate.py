@@ -454,4 +454,8 @@ def _can_import(names: list[str]) -> bool:
 
 
 if __name__ == "__main__":
-    print(", ".join(probe()) or "all layers available", file=sys.stdout)
+    lacking = probe()
+    for layer in lacking:
+        print(f"missing {layer}: {LAYERS[layer]}")
+    if not lacking:
+        print("all layers available")
