@@ -103,11 +103,18 @@ def readable_paths(hidden: Path) -> list[Path]:
     Landlock follows symbolic links, so every root and sibling is resolved first, and one
     whose target holds ``hidden`` is split again (a venv's ``lib64 -> lib``, ``/lib ->
     usr/lib`` on merged-/usr systems): allowing the link would allow all it points to."""
+    return _without(set(runtime_roots()), hidden.resolve())
+
+
+def runtime_roots() -> list[Path]:
+    """The folders and files a notebook's run reads, before the course package is taken out
+    of them (``readable_paths``): the Python runtime, its packages and the system's shared
+    libraries. ``isolate.expose`` makes them reachable by the sandbox's user."""
     roots = {Path(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
     roots |= {Path(p) for p in ("/usr", "/lib", "/lib64", "/bin", "/sys/devices/system/cpu")}
     roots |= {Path(p) for p in ("/etc/ld.so.cache", "/etc/localtime", "/proc")}
     roots |= {Path(p) for p in ("/dev/null", "/dev/zero", "/dev/urandom")}
-    return _without(roots, hidden.resolve())
+    return sorted(roots)
 
 
 def _without(paths: set[Path], hidden: Path) -> list[Path]:

@@ -10,14 +10,17 @@ A sandbox (a fork of the zygote) calls ``enter`` before it runs anything of the 
    the student starts, ``setsid`` and double-forked ones included, dies with it; the parent
    waits and passes its exit status on to the zygote;
 3. the child mounts a fresh ``/proc`` (it sees only its own processes) and a size-limited
-   tmpfs as its home (the disk it may fill), then drops to an unprivileged uid with no
-   capabilities (root grader) or drops every capability (user namespace);
+   tmpfs as its home (the disk it may fill), makes the runtime reachable past private folders
+   (``expose``), then drops to an unprivileged uid with no capabilities (root grader) or
+   drops every capability (user namespace);
 4. a seccomp filter refuses to create sockets: no network of any kind, pathname unix sockets
    and UDP included (the network namespace has only a loopback that is down anyway), and
    the kernel interfaces of ``DENIED_SYSCALLS`` (io_uring, bpf, ptrace, new namespaces, ...).
 
 ``LAYERS`` names each layer; ``probe`` (run once per batch, in a throwaway fork) says which of
-them this machine lacks, so that ``attn-course grade`` can refuse to grade without them.
+them this machine lacks, so that ``attn-course grade`` can refuse to grade without them. Among
+them, ``runtime``: a sandbox set up like the grader's can import a module torch imports lazily
+(never grade with a runtime the sandbox's user cannot read: every such import would fail).
 """
 
 from __future__ import annotations
@@ -25,9 +28,13 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
+import functools
+import importlib
+import importlib.util
 import os
 import resource
 import signal
+import stat
 import sys
 import tempfile
 import time
@@ -48,11 +55,19 @@ LAYERS = {
     "6.12+ for signals)",
     "seccomp": "a seccomp filter refusing sockets (pip install pyseccomp; apt install libseccomp2)",
     "cgroups": "memory and pids cgroups (run as root, cgroup v1 or v2)",
+    "runtime": "the Python runtime and its packages readable by the sandbox's user (the grader "
+    "reaches them past private folders such as a home of mode 700, but not files or folders "
+    "inside them that others may not read: run chmod -R o+rX on the virtual environment and "
+    "the Python installation, or recreate them with umask 022)",
 }
+# Modules the probe imports as a sandbox would (or reads, where already imported): one that
+# torch imports only when a notebook needs it, one of the standard library.
+RUNTIME_MODULES = ("torch._subclasses.schema_check_mode", "colorsys")
 
 _CLONE_NEWNS, _CLONE_NEWIPC, _CLONE_NEWUSER = 0x00020000, 0x08000000, 0x10000000
 _CLONE_NEWPID, _CLONE_NEWNET = 0x20000000, 0x40000000
 _MS_NOSUID, _MS_NODEV, _MS_NOEXEC, _MS_REC, _MS_PRIVATE = 2, 4, 8, 1 << 14, 1 << 18
+_MS_BIND = 1 << 12
 SANDBOX_UID_BASE = 1 << 20  # far above any real user's uid; one uid per live sandbox
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -212,6 +227,83 @@ def mount_private(home: Path, disk_mb: int) -> None:
         (home / name).write_bytes(data)
 
 
+def expose(paths: list[Path]) -> list[Path]:
+    """Root, in the sandbox's own mount namespace (after ``mount_private``): make each of
+    ``paths`` reachable by the sandbox's unprivileged user whatever the permissions of the
+    folders above it, changing nothing outside the namespace; return the folders covered.
+
+    Over the highest folder above a path that others may not pass through (a clone in a
+    folder made by ``mktemp -d``, a venv or pyenv in a home of mode 700) it mounts a small
+    tmpfs of mode 755, remakes the way down to each of ``paths`` below that folder and binds
+    the path there: the sandbox sees those paths and nothing else of the folder (the rest it
+    could not reach anyway). What lies inside ``paths`` keeps its own permissions. Not root
+    (a user namespace, where the sandbox's user is the invoking user): nothing to do."""
+    if os.geteuid() != 0:
+        return []
+    covers = _covers(paths)
+    for cover, below in covers.items():
+        handles = {path: os.open(path, os.O_PATH | os.O_CLOEXEC) for path in below}
+        try:
+            flags = _MS_NOSUID | _MS_NODEV | _MS_NOEXEC
+            options = b"size=64k,nr_inodes=4096,mode=0755"
+            _check(_libc.mount(b"tmpfs", bytes(cover), b"tmpfs", flags, options), "mount tmpfs")
+            for path, handle in handles.items():
+                _bind_below(cover, path, handle)
+        finally:
+            for handle in handles.values():
+                os.close(handle)
+    return sorted(covers)
+
+
+def _covers(paths: list[Path]) -> dict[Path, list[Path]]:
+    """For each highest folder above one of ``paths`` that others may not pass through (no
+    ``o+x``; the sandbox's user is in no group): the outermost of ``paths`` below it. Paths
+    that do not exist are left out."""
+    below: dict[Path, set[Path]] = {}
+    for path in paths:
+        resolved, cover = closed_folder_above(path)
+        if cover is not None:
+            below.setdefault(cover, set()).add(resolved)
+    return {
+        cover: sorted(p for p in inside if not any(q in p.parents for q in inside))
+        for cover, inside in below.items()
+    }
+
+
+@functools.cache
+def closed_folder_above(path: Path) -> tuple[Path, Path | None]:
+    """``path`` resolved, and the highest folder above it that others may not pass through
+    (None: there is none, or ``path`` does not exist). Cached: the zygote asks once for the
+    runtime's folders, so that each sandbox only mounts."""
+    try:
+        resolved = path.resolve(strict=True)
+    except OSError:
+        return path, None
+    for folder in reversed(resolved.parents):  # from / down
+        if not os.stat(folder).st_mode & stat.S_IXOTH:
+            return resolved, folder
+    return resolved, None
+
+
+def _bind_below(cover: Path, path: Path, handle: int) -> None:
+    """On the fresh tmpfs at ``cover``: make the folders down to ``path`` (mode 755) and an
+    empty folder or file at ``path``, and bind there what ``handle`` (opened before the tmpfs
+    hid it) refers to, with whatever is mounted below it."""
+    here = cover
+    for part in path.relative_to(cover).parts[:-1]:
+        here = here / part
+        with contextlib.suppress(FileExistsError):
+            here.mkdir()
+        os.chmod(here, 0o755)
+    if stat.S_ISDIR(os.fstat(handle).st_mode):
+        with contextlib.suppress(FileExistsError):
+            path.mkdir()
+    else:
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o644))
+    source = f"/proc/self/fd/{handle}".encode()
+    _check(_libc.mount(source, bytes(path), None, _MS_BIND | _MS_REC, None), f"bind {path}")
+
+
 def drop_privileges(home: Path, number: int) -> None:
     """Root: become uid ``SANDBOX_UID_BASE + number`` (owner of the home; ``number`` unique
     among live sandboxes, so that per-uid limits are the sandbox's own), no groups, no
@@ -296,6 +388,9 @@ def probe() -> list[str]:
 
 
 def _try_layers(home: Path) -> list[str]:
+    """Set up every layer as a sandbox does (in a throwaway fork), then try to import what a
+    notebook may need from the runtime; the names of the layers that failed."""
+    import attn_course
     from attn_course.grader import confine
 
     missing = []
@@ -303,27 +398,59 @@ def _try_layers(home: Path) -> list[str]:
     if not cgroup.paths:
         missing.append("cgroups")
     cgroup.remove()
+    installed = [name for name in RUNTIME_MODULES if _installed(name)]
     try:
         number = enter_namespaces([])
         mount_private(home, 1)
     except OSError:
         missing += ["namespaces", "unprivileged-user"]
+        number = None
     else:
+        with contextlib.suppress(OSError):  # a failure shows below: the imports fail
+            expose([*confine.runtime_roots(), home])
+    try:
+        readable = confine.readable_paths(Path(attn_course.__file__).parent)
+        if not confine.restrict(readable, [home]):
+            missing.append("landlock")
+    except OSError:
+        missing.append("landlock")
+    if number is not None:
         try:
             drop_privileges(home, number)
         except OSError:
             missing.append("unprivileged-user")
-    if confine.landlock_abi() == 0:
-        missing.append("landlock")
     try:
         forbid_syscalls()
     except Exception:  # not installed, no libseccomp, or refused by the kernel
         missing.append("seccomp")
+    if not _can_import(installed):
+        missing.append("runtime")
     return missing
 
 
-if __name__ == "__main__":
-    print(", ".join(probe()) or "all layers available", file=sys.stdout)
+def _installed(name: str) -> bool:
+    """Whether the top-level package of module ``name`` is installed (asked before the probe
+    confines itself)."""
+    try:
+        return importlib.util.find_spec(name.partition(".")[0]) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def _can_import(names: list[str]) -> bool:
+    """Whether this process can import each of ``names``, or read its source where it is
+    already imported."""
+    for name in names:
+        try:
+            module = sys.modules.get(name)
+            if module is None:
+                importlib.import_module(name)
+            else:
+                with open(module.__file__, "rb") as source:
+                    source.read(1)
+        except Exception:  # unreadable: ImportError, PermissionError, ...
+            return False
+    return True
 
 
 def judge_alone(channel: list[int]) -> None:
@@ -349,3 +476,11 @@ def forbid_new_tasks() -> None:
         rules.add_rule(pyseccomp.ERRNO(errno.EPERM), name)
     rules.add_rule(pyseccomp.ERRNO(errno.ENOSYS), "clone3")
     rules.load()
+
+
+if __name__ == "__main__":
+    lacking = probe()
+    for layer in lacking:
+        print(f"missing {layer}: {LAYERS[layer]}")
+    if not lacking:
+        print("all layers available")

@@ -132,10 +132,14 @@ def _confine(
     os.close(devnull)
     with _layer("cgroups", missing):
         isolate.join_cgroups(cgroups)
-    number = os.getpid()
+    number, private_mounts = os.getpid(), False
     with _layer("namespaces", missing):
         number = isolate.enter_namespaces(channel)  # from here on: PID 1 of its namespaces
         isolate.mount_private(home, limits.file_mb)
+        private_mounts = True
+    with _layer("runtime", missing):  # past private folders above the runtime, if any
+        if private_mounts:  # never outside the sandbox's own mount namespace
+            isolate.expose([*confine.runtime_roots(), home])
     os.environ.clear()
     os.environ.update(confine.scrubbed_environment(home))
     os.chdir(home)

@@ -36,11 +36,13 @@ class Zygote:
     batch; use it as a context manager. The process starts importing torch at once, in
     parallel with the grader; ``fork`` waits until it is ready."""
 
-    def __init__(self) -> None:
+    def __init__(self, python: str | None = None) -> None:
+        """``python``: the interpreter to run the zygote with (default: this process's)."""
         self._sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         environment = confine.scrubbed_environment(Path(tempfile.gettempdir()))
+        command = [python or sys.executable, "-I", "-m", "attn_course.grader.zygote"]
         self._process = subprocess.Popen(  # -I: nothing from the working directory or the env
-            [sys.executable, "-I", "-m", "attn_course.grader.zygote", str(theirs.fileno())],
+            [*command, str(theirs.fileno())],
             pass_fds=[theirs.fileno()],
             env=environment,
             cwd="/",
@@ -136,6 +138,8 @@ def serve(sock: socket.socket) -> None:
     from attn_course.grader import isolate, sandbox
 
     sandbox.warm_up()
+    for path in confine.runtime_roots():  # each sandbox then only mounts (``isolate.expose``)
+        isolate.closed_folder_above(path)
     missing = isolate.probe()
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_w, False)
