@@ -45,6 +45,14 @@ class BlockwiseExercise(Exercise):
         return verdict
 
 
+def outside_torch(elements: int, what: str) -> str:
+    """The rule's message for data copied out of torch, where no recorder sees it."""
+    return (
+        f"copies a tensor of {elements:,} elements out of torch (to numpy or a Python list), "
+        f"where {what} cannot be measured: keep the computation in torch"
+    )
+
+
 def _sizes_detail(case: Case, arg_names: Sequence[str]) -> str:
     """The case's inputs, tensors by shape only (the long ones are too large to print)."""
     names = list(arg_names) + [f"arg {i}" for i in range(len(arg_names), len(case.args))]
@@ -133,6 +141,8 @@ def _reads_whole_rows(case: Case, outcome: Outcome) -> str | None:
     S = scores.size(-1)
     if not measured(outcome.widest_reduction) and not measured(outcome.largest):
         return "how the scores were read could not be measured (torch's op recording was off)"
+    if block_size < S and measured(outcome.exported) and outcome.exported >= S:
+        return outside_torch(outcome.exported, "how it reads the rows")
     if 2 <= block_size < S and outcome.widest_reduction >= S:
         return (
             f"reads whole rows at once: a max or a sum ran over {outcome.widest_reduction} "
@@ -363,6 +373,8 @@ def _holds_the_score_matrix(case: Case, outcome: Outcome) -> str | None:
         return None  # a short case: a tile is about as large as the whole matrix
     if not measured(outcome.largest):
         return "its memory could not be measured (torch's op recording was off)"
+    if measured(outcome.exported) and outcome.exported >= S:
+        return outside_torch(outcome.exported, "its memory")
     if outcome.largest >= limit:
         return (
             f"holds the whole score matrix (or half of it): its largest tensor has "

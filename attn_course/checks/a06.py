@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from attn_course import reference
 from attn_course.checks.a01 import randn
-from attn_course.checks.a05 import BlockwiseExercise
+from attn_course.checks.a05 import BlockwiseExercise, outside_torch
 from attn_course.checks.core import Case, Outcome, measured, one_thread
 from attn_course.checks.exercise import Exercise, Mistake, reference_output
 
@@ -376,6 +376,8 @@ def _uses_the_caches(case: Case, outcome: Outcome) -> str | None:
         return None  # a short case: the whole sequence is hardly larger than its parts
     if not measured(outcome.largest):
         return "its memory could not be measured (torch's op recording was off)"
+    if measured(outcome.exported) and outcome.exported >= S * D:
+        return outside_torch(outcome.exported, "its memory")
     if outcome.largest >= limit:
         return (
             f"the tokens are right, but the caches are not used: its largest tensor has "

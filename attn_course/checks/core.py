@@ -48,11 +48,13 @@ class Case:
 class Outcome:
     """What one call gave: its output, or the error it raised, and the forbidden ops it reached.
 
-    ``largest``: the number of elements of the largest tensor any torch op made during the call
-    (views and in-place results made no new memory and are not counted). ``widest_reduction``:
-    the most elements a reduction (max, sum, logsumexp, ...) folded into one of its results.
+    ``largest``: the number of elements of the largest tensor any torch op made or wrote (with
+    ``out=`` or in place) during the call (views made no new memory and are not counted).
+    ``widest_reduction``: the most input elements one result of an op other than a pointwise
+    one or data movement can depend on (a max or sum over a row, a sort, a matmul, ...).
     Both are measured by ``record_sizes`` around the call alone (0 when nothing was recorded):
-    building a module and loading its weights are not counted.
+    building a module and loading its weights are not counted. ``exported``: the most elements
+    of one tensor copied out of torch (to numpy or a Python list), where neither is measured.
 
     Class cases only: ``unset`` names the module's parameters that the case's weights did not
     set (they keep their random initial values); ``unstable`` is True when a second call on the
@@ -66,6 +68,7 @@ class Outcome:
     forbidden: tuple[str, ...] = ()
     largest: int = 0
     widest_reduction: int = 0
+    exported: int = 0
     modified: tuple[str, ...] = ()
     unset: tuple[str, ...] = ()
     unstable: bool = False
@@ -139,6 +142,24 @@ def record_forbidden(fragments: Sequence[str]) -> Iterator[list[str]]:
         return
     with _ForbiddenFunctionRecorder(fragments, seen), _ForbiddenOpRecorder(fragments, seen):
         yield seen
+
+
+# Ways out of torch: what is computed from their results (in numpy, in Python) no recorder sees.
+EXPORTS = frozenset({"numpy", "__array__", "tolist", "__dlpack__"})
+
+
+class _ExportRecorder(TorchFunctionMode):
+    """Records the most elements of one tensor copied out of torch (``Tensor.numpy``,
+    ``np.asarray(tensor)``, ``tolist``, DLPack) into ``sizes["exported"]``."""
+
+    def __init__(self, sizes: dict[str, int]) -> None:
+        super().__init__()
+        self.sizes = sizes
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        if getattr(func, "__name__", "") in EXPORTS and args and torch.is_tensor(args[0]):
+            self.sizes["exported"] = max(self.sizes["exported"], args[0].numel())
+        return func(*args, **(kwargs or {}))
 
 
 # Ops that only move, copy or make data: each element of their result comes from one element
@@ -278,10 +299,10 @@ def run_case(obj: Callable, case: Case, forbidden: Sequence[str] = ()) -> Outcom
 
 
 def _run_case(obj: Callable, case: Case, forbidden: Sequence[str]) -> Outcome:
-    sizes = {"largest": 0, "widest_reduction": 0}
+    sizes = {"largest": 0, "widest_reduction": 0, "exported": 0}
     recorder = _SizeRecorder(sizes)
     foreign = _foreign_modes()
-    with record_forbidden(forbidden) as seen, recorder:
+    with record_forbidden(forbidden) as seen, _ExportRecorder(sizes), recorder:
         stacks = _mode_stacks()
         try:
             if foreign:  # they would run before the recorders see an op, and on the copies
@@ -293,6 +314,7 @@ def _run_case(obj: Callable, case: Case, forbidden: Sequence[str]) -> Outcome:
             outcome = Outcome(error="the call changed torch's mode stack, where the check records")
     outcome.forbidden = tuple(seen)
     outcome.largest, outcome.widest_reduction = sizes["largest"], sizes["widest_reduction"]
+    outcome.exported = sizes["exported"]
     return outcome
 
 

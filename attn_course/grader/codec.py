@@ -133,7 +133,7 @@ def decode(message: bytes, records: dict[str, type] | None = None) -> Any:
 _RECORDS = {
     "Case": ("label", "args", "kwargs", "init_args", "state_dict"),
     "Outcome": (
-        *("output", "error", "forbidden", "largest", "widest_reduction"),
+        *("output", "error", "forbidden", "largest", "widest_reduction", "exported"),
         *("modified", "unset", "unstable", "training_error"),
     ),
 }

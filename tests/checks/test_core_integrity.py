@@ -162,3 +162,48 @@ def test_a_mode_left_active_by_the_learner_is_refused():
     assert outcome.error is not None and "Spy" in outcome.error
     with torch.device("cpu"):  # torch's own default-device mode is no learner's code
         assert run_case(reference.softmax, Case("c", (torch.randn(2, 3),))).error is None
+
+
+def online_softmax_in_numpy(scores, block_size):
+    """The rows read whole in numpy, where no recorder sees the max and the sum."""
+    import numpy as np
+
+    rows = np.asarray(scores)
+    exp_rows = np.exp(rows - rows.max(axis=-1, keepdims=True))
+    return torch.from_numpy(exp_rows / exp_rows.sum(axis=-1, keepdims=True))
+
+
+def tiled_attention_in_numpy(query, key, value, mask=None, block_size=64, is_causal=False):
+    """The whole score matrix, made in numpy."""
+    import numpy as np
+
+    scores = query.numpy() @ np.swapaxes(key.numpy(), -1, -2) / np.sqrt(query.size(-1))
+    T, S = scores.shape[-2:]
+    if is_causal:
+        scores = np.where(np.tril(np.ones((T, S), dtype=bool)), scores, -np.inf)
+    if mask is not None:
+        scores = np.where(mask.numpy(), scores, -np.inf)
+    weights = np.exp(scores - scores.max(axis=-1, keepdims=True))
+    weights /= weights.sum(axis=-1, keepdims=True)
+    return torch.from_numpy(weights @ value.numpy()).to(value.dtype)
+
+
+def test_work_moved_out_of_torch_fails_the_rules_that_measure_how():
+    for name, attempt in [
+        ("online_softmax", online_softmax_in_numpy),
+        ("tiled_attention", tiled_attention_in_numpy),
+    ]:
+        verdict = run_check(name, attempt, seed=0)
+        assert verdict.status == "failed", name
+        assert "out of torch" in verdict.message, verdict.message
+
+
+def test_numpy_for_a_scale_or_a_constant_is_fine():
+    import numpy as np
+
+    def tiled_with_numpy_scale(query, key, value, **options):
+        scale = 1 / np.sqrt(query.size(-1))  # a number, not a tensor, leaves torch
+        unscaled = query * float(scale) * query.size(-1) ** 0.5
+        return reference.tiled_attention(unscaled, key, value, **options)
+
+    assert run_check("tiled_attention", tiled_with_numpy_scale, seed=0).passed
