@@ -36,9 +36,14 @@ ASSIGNMENTS: dict[str, tuple[str, ...]] = {
     for module in (a01, a02, a03, a04, a05, a06)
 }
 
+# What a learner's notebook may import from here: the grader's static rule allows exactly these
+# names (``attn_course.grader.static``), and the advice a check prints imports only these.
+LEARNER_API: tuple[str, ...] = ("check", "rebuild_case")
+
 __all__ = [
     "ASSIGNMENTS",
     "EXERCISES",
+    "LEARNER_API",
     "Case",
     "Exercise",
     "Mistake",

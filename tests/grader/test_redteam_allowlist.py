@@ -45,7 +45,7 @@ def graded(tmp_path_factory, submission_writer):
     first = f"torch.save(torch.ones(1), {str(marker)!r})\n"  # allowed: it would run first
     for name, attack in ATTACKS.items():
         source = attack if attack.startswith("%%") else first + attack
-        submission_writer(folder, name, "forbidden", add=(source,))
+        submission_writer(folder, name, "refused", add=(source,))
     batch = grade([folder], Limits(timeout=10, memory_mb=512), workers=1)
     return {s.submission: s for s in batch.submissions}, marker
 
@@ -53,8 +53,8 @@ def graded(tmp_path_factory, submission_writer):
 @pytest.mark.parametrize("name", list(ATTACKS))
 def test_attack_forfeits_every_exercise(graded, name):
     by_name, marker = graded
-    submission = by_name[f"test-{name}-forbidden.ipynb"]
-    assert [g.status for g in submission.exercises] == ["forbidden"] * len(EXERCISES)
+    submission = by_name[f"test-{name}-refused.ipynb"]
+    assert [g.status for g in submission.exercises] == ["refused"] * len(EXERCISES)
     assert submission.points == 0 and submission.problems == ()
     assert "cell" in submission.exercises[0].feedback  # names where it is
     assert not marker.exists()
