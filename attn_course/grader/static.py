@@ -29,11 +29,14 @@ a cell too deeply nested for Python's own parser to build its tree is refused wi
 from __future__ import annotations
 
 import ast
+import contextlib
 import functools
+import gc
 import importlib.util
 import re
 import string
 import sys
+import threading
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -115,6 +118,11 @@ FUNCTIONAL_CLASSES = frozenset({"TypedDict", "NamedTuple", "Enum", "IntEnum", "S
 }
 METACLASSES = frozenset({"ABCMeta", "EnumMeta", "EnumType"})
 _DUNDER = re.compile(r"^__.*__$")
+# the nodes the rule looks at (the others, most of a tree, are skipped at once)
+_CHECKED = frozenset(
+    {ast.Name, ast.Attribute, ast.Call, ast.Constant, ast.Import, ast.ImportFrom}
+    | {ast.MatchClass, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef}
+)
 
 
 @functools.cache
@@ -192,8 +200,40 @@ def analyse(
     """The ``Analysis`` of ``cells`` ((index, plain Python) pairs) for ``exercises`` (name ->
     fragments of its forbidden built-ins); ``allowed_imports``: modules an instructor allows
     on top of ``allowed_modules()``."""
-    exercises = exercises or {}
-    trees, found = [], {}
+    with _collector_paused():
+        return _analyse(cells, exercises or {}, allowed_imports)
+
+
+_pauses = {"count": 0, "enabled": False}
+_pauses_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector paused (syntax trees hold no cycles, and a large
+    cell's millions of nodes would make it run again and again: three times slower); shared
+    by the grader's threads, the collector runs again when the last analysis ends."""
+    with _pauses_lock:
+        if _pauses["count"] == 0:
+            _pauses["enabled"] = gc.isenabled()
+            gc.disable()
+        _pauses["count"] += 1
+    try:
+        yield
+    finally:
+        with _pauses_lock:
+            _pauses["count"] -= 1
+            if _pauses["count"] == 0 and _pauses["enabled"]:
+                gc.enable()
+
+
+def _analyse(
+    cells: Sequence[tuple[int, str]],
+    exercises: Mapping[str, Sequence[str]],
+    allowed_imports: Collection[str],
+) -> Analysis:
+    trees, found, free = [], {}, _FreeNames()
+    allowed = allowed_modules() | frozenset(allowed_imports)
     for index, code in cells:
         tree, problem = _parse(code)
         if problem is not None:
@@ -201,10 +241,12 @@ def analyse(
         if tree is None:
             continue
         trees.append(tree)
-        for violation in _violations(tree, index, allowed_imports):
-            found.setdefault(violation, None)
+        for statement in tree.body:  # one walk of each statement serves both rules
+            nodes = _nodes(statement)
+            free[id(statement)] = (statement, _free_names(statement, nodes))
+            for violation in _violations(nodes, index, allowed):
+                found.setdefault(violation, None)
     bound = definitions(trees)
-    free = _FreeNames()
     reached_by = {name: tuple(reached(name, bound, free)) for name in exercises}
     forbidden = {
         name: tuple(forbidden_uses(reached_by[name], fragments))
@@ -233,24 +275,42 @@ def _parse(code: str) -> tuple[ast.Module | None, tuple[str, str] | None]:
         return None, ("(a cell too deeply nested to read)", _NESTED)
 
 
-def _violations(
-    tree: ast.Module, index: int, allowed_imports: Collection[str]
-) -> Iterator[Violation]:
-    todo: list[tuple[ast.AST, int, bool]] = [(tree, 0, False)]  # magics' bodies, annotations
+def _nodes(tree: ast.AST) -> list[ast.AST]:
+    """Every node of ``tree``, ``tree`` first (as ``ast.walk``, without its generators)."""
+    nodes, position = [tree], 0
+    while position < len(nodes):
+        node = nodes[position]
+        position += 1
+        for name in node._fields:
+            value = getattr(node, name, None)
+            if name == "ctx":
+                continue  # Load, Store, Del: shared, and nothing to read
+            if isinstance(value, ast.AST):
+                nodes.append(value)
+            elif isinstance(value, list):
+                nodes += [item for item in value if isinstance(item, ast.AST)]
+    return nodes
+
+
+def _violations(nodes: list[ast.AST], index: int, allowed: frozenset[str]) -> Iterator[Violation]:
+    """The violations among ``nodes`` (a statement's), and in the code they hold as strings
+    (cell magics' bodies, string annotations)."""
+    todo: list[tuple[list[ast.AST], int, bool]] = [(nodes, 0, False)]
     while todo:
-        tree, offset, annotation = todo.pop(0)
-        rule = _Rule(allowed_imports)
-        for node, construct, reason in rule.walk(tree, annotation):
+        nodes, offset, annotation = todo.pop()
+        rule = _Rule(allowed)
+        for node, construct, reason in rule.walk(nodes, annotation):
             yield Violation(index, construct, reason, offset + getattr(node, "lineno", 0))
         for line, body in rule.bodies:
             parsed, problem = _parse(body)
             if problem is not None:
                 yield Violation(index, *problem, offset + line)
             if parsed is not None:
-                todo.append((parsed, offset + line, False))
+                todo.append((_nodes(parsed), offset + line, False))
         for line, text in rule.annotations:  # what ``typing.get_type_hints`` would evaluate
             try:
-                todo.append((ast.parse(text, mode="eval"), offset + line - 1, True))
+                parsed = ast.parse(text, mode="eval")
+                todo.append((_nodes(parsed), offset + line - 1, True))
             except (SyntaxError, ValueError):
                 continue  # evaluating it fails the same way: no code runs
             except (RecursionError, MemoryError):
@@ -261,60 +321,70 @@ class _Rule:
     """The allow-list over one tree (``walk``); ``bodies``: the cell magics' bodies found,
     as (line, code), to be checked like cells."""
 
-    def __init__(self, allowed_imports: Collection[str]) -> None:
-        self.allowed = allowed_modules() | set(allowed_imports)
+    def __init__(self, allowed: frozenset[str]) -> None:
+        self.allowed = allowed
         self.bodies: list[tuple[int, str]] = []
         self.annotations: list[tuple[int, str]] = []
         self.metaclasses: set[int] = set()
 
-    def walk(self, tree: ast.AST, annotation: bool) -> Iterator[tuple[ast.AST, str, str]]:
-        """``annotation``: ``tree`` is a string annotation, whose strings are annotations too."""
-        shell = _shell_call_parts(tree)
-        annotations = _annotation_strings(tree, everywhere=annotation)
-        called = {id(node.func) for node in ast.walk(tree) if isinstance(node, ast.Call)}
-        self.metaclasses = {
-            id(keyword.value)
-            for node in ast.walk(tree)
-            if isinstance(node, ast.ClassDef)
-            for keyword in node.keywords
-            if keyword.arg == "metaclass"
-        }
-        for node in ast.walk(tree):
-            if id(node) in shell:
+    def walk(
+        self, nodes: list[ast.AST], annotation: bool
+    ) -> Iterator[tuple[ast.AST, str, str]]:
+        """``nodes``: all of a tree's; ``annotation``: the tree is a string annotation, whose
+        strings are annotations too."""
+        shell, called, annotations = set(), set(), set()
+        for node in nodes:
+            kind = type(node)
+            if kind is ast.Call:
+                called.add(id(node.func))
+                if _is_shell_call(node):
+                    shell |= {id(node.func), id(node.func.value.func)}
+            elif kind is ast.ClassDef:
+                self.metaclasses |= {id(k.value) for k in node.keywords if k.arg == "metaclass"}
+            elif kind in (ast.arg, ast.AnnAssign) and node.annotation is not None:
+                annotations |= _strings_in(node.annotation)
+            elif kind in (ast.FunctionDef, ast.AsyncFunctionDef) and node.returns:
+                annotations |= _strings_in(node.returns)
+            elif annotation and _is_str(node):
+                annotations.add(id(node))
+        for node in nodes:
+            kind = type(node)
+            if kind not in _CHECKED or id(node) in shell:
                 continue
-            if id(node) in annotations:
+            if kind is ast.Constant and id(node) in annotations:
                 self.annotations.append((node.lineno, node.value))
-            for construct, reason in self._node(node, id(node) in called):
+            for construct, reason in self._node(node, kind, id(node) in called):
                 yield node, construct, reason
+
+    def _node(self, node: ast.AST, kind: type, called: bool) -> Iterator[tuple[str, str]]:
+        if kind is ast.Name or kind is ast.Attribute:
+            name = node.id if kind is ast.Name else node.attr
+            if name in NAME_CALLS and not called:
+                yield name, "only called directly, with a name that is not computed"
+            elif name in METACLASSES and id(node) not in self.metaclasses:
+                yield name, "only as a metaclass: called, it builds a class from data"
+            elif kind is ast.Name:
+                yield from _name(node)
+            else:
+                yield from _attribute(node)
+        elif kind is ast.Call:
+            yield from _call(node)
             if _is_cell_magic(node):  # %%time and friends: the body is code too
                 self.bodies.append((node.lineno, node.args[2].value))
-
-    def _node(self, node: ast.AST, called: bool) -> Iterator[tuple[str, str]]:
-        if isinstance(node, ast.Import | ast.ImportFrom):
+        elif kind is ast.Constant:
+            if isinstance(node.value, str):
+                yield from _string(node.value)
+        elif kind is ast.Import or kind is ast.ImportFrom:
             yield from self._import(node)
-        elif isinstance(node, ast.Name | ast.Attribute) and not called and (
-            _called_name(node) in NAME_CALLS
-        ):
-            yield _called_name(node), "only called directly, with a name that is not computed"
-        elif isinstance(node, ast.Name | ast.Attribute) and _called_name(node) in METACLASSES:
-            if id(node) not in self.metaclasses:
-                yield _called_name(node), "only as a metaclass: called, it builds a class from data"
-        elif isinstance(node, ast.Name):
-            yield from _name(node)
-        elif isinstance(node, ast.Attribute):
-            yield from _attribute(node)
-        elif isinstance(node, ast.Call):
-            yield from _call(node)
-        elif isinstance(node, ast.MatchClass):
+        elif kind is ast.MatchClass:
             for name in node.kwd_attrs:
                 if _attribute_refused(name):
                     yield f"case ...({name}=...)", _DUNDERS
-        elif isinstance(node, ast.ClassDef):
-            yield from _class(node)
-        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
-            yield from _string(node.value)
-        if _defines_dunder(node):
-            yield f"def {node.name}", "it changes how Python or torch treats an object"
+        else:
+            if kind is ast.ClassDef:
+                yield from _class(node)
+            if _defines_dunder(node):
+                yield f"def {node.name}", "it changes how Python or torch treats an object"
 
     def _import(self, node: ast.Import | ast.ImportFrom) -> Iterator[tuple[str, str]]:
         if isinstance(node, ast.ImportFrom):
@@ -343,6 +413,8 @@ class _Rule:
 
 def _name(node: ast.Name) -> Iterator[tuple[str, str]]:
     name = node.id
+    if name[0] != "_" and name not in DENIED_NAMES and name != "get_ipython":
+        return
     if name in DENIED_NAMES or name == "get_ipython":
         yield name, "it can run code from a string or reach the sandbox's internals"
     elif _DUNDER.match(name) and name not in DUNDER_NAMES:
@@ -403,21 +475,9 @@ def _string(text: str) -> Iterator[tuple[str, str]]:
         yield repr(text[:40]), "a dunder name held as data reaches Python's internals"
 
 
-def _annotation_strings(tree: ast.AST, everywhere: bool = False) -> set[int]:
-    """The ids of string constants inside annotations (what ``get_type_hints`` would eval);
-    ``everywhere``: all of ``tree``'s."""
-    roots: list[ast.AST] = [tree] if everywhere else []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.arg | ast.AnnAssign) and node.annotation is not None:
-            roots.append(node.annotation)
-        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.returns:
-            roots.append(node.returns)
-    return {
-        id(node)
-        for root in roots
-        for node in ast.walk(root)
-        if isinstance(node, ast.Constant) and isinstance(node.value, str)
-    }
+def _strings_in(annotation: ast.AST) -> set[int]:
+    """The ids of the string constants in an annotation (what ``get_type_hints`` evaluates)."""
+    return {id(node) for node in _nodes(annotation) if _is_str(node)}
 
 
 def _attribute_refused(name: str) -> bool:
@@ -542,15 +602,6 @@ def _is_shell_call(node: ast.AST) -> bool:
     )
 
 
-def _shell_call_parts(tree: ast.AST) -> set[int]:
-    """The ids of the ``get_ipython`` name and the method attribute of every shell call."""
-    parts: set[int] = set()
-    for node in ast.walk(tree):
-        if _is_shell_call(node):
-            parts |= {id(node.func), id(node.func.value.func)}
-    return parts
-
-
 def _is_cell_magic(node: ast.AST) -> bool:
     return _is_shell_call(node) and node.func.attr == "run_cell_magic" and len(node.args) == 3
 
@@ -588,7 +639,7 @@ def _bound_names(statement: ast.AST) -> list[str]:
     if isinstance(statement, ast.Assign | ast.AnnAssign | ast.AugAssign):
         targets = statement.targets if isinstance(statement, ast.Assign) else [statement.target]
         return [
-            node.id for target in targets for node in ast.walk(target) if isinstance(node, ast.Name)
+            node.id for target in targets for node in _nodes(target) if isinstance(node, ast.Name)
         ]
     return []
 
@@ -643,11 +694,12 @@ def _dependencies(
     return tuple(sorted(found))
 
 
-def _free_names(statement: ast.AST) -> set[str]:
+def _free_names(statement: ast.AST, nodes: Sequence[ast.AST] | None = None) -> set[str]:
     """Names ``statement`` reads that it does not bind itself (approximately: any name it
-    stores, any parameter and any nested definition counts as its own)."""
+    stores, any parameter and any nested definition counts as its own); ``nodes``: all of
+    its nodes, if already listed."""
     loaded, own = set(), set()
-    for node in ast.walk(statement):
+    for node in _nodes(statement) if nodes is None else nodes:
         if isinstance(node, ast.Name):
             (loaded if isinstance(node.ctx, ast.Load) else own).add(node.id)
         elif isinstance(node, ast.arg):
