@@ -44,7 +44,18 @@ def rebuild_hint(exercise: Exercise, seed: int, label: str) -> str:
             "module.eval()\n"
             "module(*case.args, **case.kwargs)"
         )
-    return f"rebuild this case:\nfrom attn_course.checks import rebuild_case\n{get}\n{call}"
+    return f"rebuild this case:\n{learner_import('rebuild_case')}\n{get}\n{call}"
+
+
+def learner_import(*names: str) -> str:
+    """The import line of ``names`` from ``attn_course.checks``, each of which must be in its
+    ``LEARNER_API`` (what the grader lets a notebook import)."""
+    from attn_course.checks import LEARNER_API  # here: the package imports this module
+
+    unknown = [name for name in names if name not in LEARNER_API]
+    if unknown:
+        raise ValueError(f"not in attn_course.checks.LEARNER_API: {unknown}")
+    return f"from attn_course.checks import {', '.join(names)}"
 
 
 def slow_note(seconds: float) -> str:

@@ -417,7 +417,11 @@ def _name(node: ast.Name) -> Iterator[tuple[str, str]]:
         return
     if name in DENIED_NAMES or name == "get_ipython":
         yield name, "it can run code from a string or reach the sandbox's internals"
-    elif _DUNDER.match(name) and name not in DUNDER_NAMES:
+    elif (
+        _DUNDER.match(name)
+        and name not in DUNDER_NAMES
+        and not (isinstance(node.ctx, ast.Store) and name in DEFINABLE_DUNDERS)  # __hash__ = None
+    ):
         yield name, _DUNDERS
 
 
