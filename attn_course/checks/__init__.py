@@ -115,5 +115,7 @@ def check(name_or_obj: str | Callable, obj: Callable | None = None) -> None:
         blame = advice.blame(_exercise(name), obj, run_check)
         verdict = dataclasses.replace(verdict, detail=f"{blame}\n{verdict.detail}".strip())
     print(format_verdict(verdict))
+    for warning in advice.refusal_warnings():  # warns only: the check's verdict stands
+        print(warning)
     if not verdict.passed:
         raise AssertionError(f"{verdict.exercise}: {verdict.message}")

@@ -58,6 +58,30 @@ def learner_import(*names: str) -> str:
     return f"from attn_course.checks import {', '.join(names)}"
 
 
+def refusal_warnings() -> list[str]:
+    """One ⚠️ line for each construct the grader would refuse in the code this IPython kernel
+    has run (its input history, ``In``: what a check can see of the notebook), naming the
+    input's number and the line; none outside IPython. The grader refuses a whole notebook
+    for one of them, so a check says it even when it passes."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return []
+    shell = get_ipython()
+    if shell is None:
+        return []
+    inputs = shell.user_ns.get("In") or shell.history_manager.input_hist_parsed
+    cells = [(number, code) for number, code in enumerate(inputs) if number and code]
+    from attn_course.grader import static  # reads code only: light, and nothing to run
+
+    return [
+        f"⚠️ the grader would refuse this notebook (0 points): `{violation.construct}` in "
+        f"In [{violation.cell}], line {violation.line}: {violation.reason} "
+        "(if that cell is gone, restart the kernel and run all to check again)"
+        for violation in static.violations(cells)
+    ]
+
+
 def slow_note(seconds: float) -> str:
     """The note a passing but slow check gets: its calls took ``seconds`` in all (the first,
     warming up, left out), and whole-tensor code is faster than Python loops."""
