@@ -79,8 +79,11 @@ DENIED_ATTRIBUTES = frozenset(
     # numpy: unpickling, raw memory, compilers, file readers that unpickle, its test runner
     | {"fromfile", "memmap", "ctypeslib", "ctypes", "lib", "f2py", "testing", "distutils"}
     | {"DataSource", "core", "compat"}
-    # tqdm's thread and process pools; ipywidgets' traitlets import classes by name
-    | {"contrib", "traitlets", "import_item", "ForwardDeclaredInstance", "ForwardDeclaredType"}
+    # tqdm's monitor thread, thread and process pools, command line; ipywidgets' traitlets
+    # import classes by name (``Instance("pkg.Class")``), and its comm channel
+    | {"contrib", "cli", "TMonitor", "monitor_interval"}
+    | {"traitlets", "trait_types", "import_item", "InstanceDict", "comm"}
+    | {"ForwardDeclaredInstance", "ForwardDeclaredType"}
     # matplotlib imports a backend module by name
     | {"use", "switch_backend"}
 )
