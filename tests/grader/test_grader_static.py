@@ -344,3 +344,29 @@ def test_the_exercises_a_solution_calls_are_declared_in_uses(path):
     for exercise in assignment.exercises:
         assert set(submission.analysis.dependencies[exercise.name]) <= set(exercise.uses)
         assert set(exercise.uses) <= set(EXERCISES)
+
+
+def test_the_budget_counts_from_before_the_analysis(monkeypatch, tmp_path):
+    """The static analysis is part of the submission's ``--budget``: its deadline is set first."""
+    from attn_course.grader import pipeline
+    from attn_course.grader.sandbox import Limits
+
+    order = []
+    deadline, analysed_ = pipeline.budget_deadline, pipeline.analysed
+
+    def budget_deadline(*args):
+        order.append("budget")
+        return deadline(*args)
+
+    monkeypatch.setattr(pipeline, "budget_deadline", budget_deadline)
+
+    def analysis_then_stop(*args):
+        order.append("analysis")
+        analysed_(*args)
+        raise RuntimeError("stop before the sandbox")
+
+    monkeypatch.setattr(pipeline, "analysed", analysis_then_stop)
+    path = SOLUTIONS / "01_scores_softmax_context.ipynb"
+    grade = pipeline.grade_notebook("s", path, course_assignments(), Limits(budget=5), None, None)
+    assert order == ["budget", "analysis"]
+    assert grade.infrastructure  # the stop above, reported as the grader's own fault
