@@ -1,6 +1,7 @@
-"""Red team: attacks on the grader's verdicts from inside the notebook. The allow-list stops
-each in the grader's process: every exercise forbidden, no points, no cell reported as run, and
-nothing outside the sandbox written (the marker file the attack's cell starts with)."""
+"""Red team: attacks on the grader's verdicts from inside the notebook. The static rule stops
+each in the grader's process: every exercise refused, no points, no cell reported as run, and
+nothing outside the sandbox written (the marker file the attack's cell starts with). Among
+them, routes to dunder attributes and to code in strings that are not attribute nodes."""
 
 from __future__ import annotations
 
