@@ -115,10 +115,9 @@ DEFINABLE_DUNDERS = frozenset(
 READABLE_DUNDERS = frozenset({"__name__", "__qualname__", "__doc__", "__module__"})
 DUNDER_NAMES = frozenset({"__name__", "__doc__", "__all__", "__slots__"})
 # functional forms whose field or member names become attributes (or generated source)
-FUNCTIONAL_CLASSES = frozenset({"TypedDict", "NamedTuple", "Enum", "IntEnum", "StrEnum"}) | {
-    "Flag",
-    "IntFlag",
-}
+FUNCTIONAL_CLASSES = frozenset(
+    {"TypedDict", "NamedTuple", "Enum", "IntEnum", "StrEnum", "Flag", "IntFlag"}
+)
 METACLASSES = frozenset({"ABCMeta", "EnumMeta", "EnumType"})
 _DUNDER = re.compile(r"^__.*__$")
 # the nodes the rule looks at (the others, most of a tree, are skipped at once)
@@ -561,20 +560,17 @@ def _constant_fields(node: ast.Call) -> bool:
 
 
 def _format_refused(template: str) -> bool:
-    """Whether a format string reads an attribute or item that the allow-list refuses."""
+    """Whether a format string reads an attribute or item that the allow-list refuses (in its
+    fields, or in the fields nested in their format specs: ``{:{0.__class__}}``)."""
     try:
-        fields = [name for _, name, spec, _ in string.Formatter().parse(template) if name]
-        fields += [
-            name
-            for _, _, spec, _ in string.Formatter().parse(template)
-            if spec
-            for _, name, _, _ in string.Formatter().parse(spec)
-            if name
+        parsed = list(string.Formatter().parse(template))
+        parsed += [
+            item for _, _, spec, _ in parsed if spec for item in string.Formatter().parse(spec)
         ]
     except ValueError:
-        return False  # str.format would raise the same
-    parts = [part for name in fields for part in re.split(r"[.\[\]]", name) if part]
-    return any(_attribute_refused(part) and not part.isdigit() for part in parts[0:] if part)
+        return False  # str.format raises the same: nothing is read
+    parts = [part for _, name, _, _ in parsed if name for part in re.split(r"[.\[\]]", name)]
+    return any(_attribute_refused(part) for part in parts if part and not part.isdigit())
 
 
 def _is_str(node: ast.AST) -> bool:
