@@ -12,7 +12,7 @@ not rest on it: it only removes routes that no honest notebook takes):
   ``setattr`` and ``delattr`` only with a name that is a constant, or that starts with a
   constant no refused name starts with; none of the attributes that lead to files, processes,
   frames, torch's machinery, other modules, or code run from strings (``DENIED_ATTRIBUTES``,
-  ``DENIED_MODULES``); no dunder names reached through data (``match`` class patterns,
+  ``denied_modules()``); no dunder names reached through data (``match`` class patterns,
   three-argument ``type``, format strings, string annotations, functional ``TypedDict``,
   ``NamedTuple`` and ``Enum``). ``get_ipython`` only in the calls that notebook magics and
   shell lines become, with constant arguments. One violation anywhere refuses the notebook:
