@@ -36,9 +36,14 @@ ASSIGNMENTS: dict[str, tuple[str, ...]] = {
     for module in (a01, a02, a03, a04, a05, a06)
 }
 
+# What a learner's notebook may import from here: the grader's static rule allows exactly these
+# names (``attn_course.grader.static``), and the advice a check prints imports only these.
+LEARNER_API: tuple[str, ...] = ("check", "rebuild_case")
+
 __all__ = [
     "ASSIGNMENTS",
     "EXERCISES",
+    "LEARNER_API",
     "Case",
     "Exercise",
     "Mistake",
@@ -110,5 +115,7 @@ def check(name_or_obj: str | Callable, obj: Callable | None = None) -> None:
         blame = advice.blame(_exercise(name), obj, run_check)
         verdict = dataclasses.replace(verdict, detail=f"{blame}\n{verdict.detail}".strip())
     print(format_verdict(verdict))
+    for warning in advice.refusal_warnings():  # warns only: the check's verdict stands
+        print(warning)
     if not verdict.passed:
         raise AssertionError(f"{verdict.exercise}: {verdict.message}")

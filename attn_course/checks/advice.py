@@ -44,7 +44,42 @@ def rebuild_hint(exercise: Exercise, seed: int, label: str) -> str:
             "module.eval()\n"
             "module(*case.args, **case.kwargs)"
         )
-    return f"rebuild this case:\nfrom attn_course.checks import rebuild_case\n{get}\n{call}"
+    return f"rebuild this case:\n{learner_import('rebuild_case')}\n{get}\n{call}"
+
+
+def learner_import(*names: str) -> str:
+    """The import line of ``names`` from ``attn_course.checks``, each of which must be in its
+    ``LEARNER_API`` (what the grader lets a notebook import)."""
+    from attn_course.checks import LEARNER_API  # here: the package imports this module
+
+    unknown = [name for name in names if name not in LEARNER_API]
+    if unknown:
+        raise ValueError(f"not in attn_course.checks.LEARNER_API: {unknown}")
+    return f"from attn_course.checks import {', '.join(names)}"
+
+
+def refusal_warnings() -> list[str]:
+    """One ⚠️ line for each construct the grader would refuse in the code this IPython kernel
+    has run (its input history, ``In``: what a check can see of the notebook), naming the
+    input's number and the line; none outside IPython. The grader refuses a whole notebook
+    for one of them, so a check says it even when it passes."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return []
+    shell = get_ipython()
+    if shell is None:
+        return []
+    inputs = shell.user_ns.get("In") or shell.history_manager.input_hist_parsed
+    cells = [(number, code) for number, code in enumerate(inputs) if number and code]
+    from attn_course.grader import static  # reads code only: light, and nothing to run
+
+    return [
+        f"⚠️ the grader would refuse this notebook (0 points): `{violation.construct}` in "
+        f"In [{violation.cell}], line {violation.line}: {violation.reason} "
+        "(if that cell is gone, restart the kernel and run all to check again)"
+        for violation in static.violations(cells)
+    ]
 
 
 def slow_note(seconds: float) -> str:

@@ -24,7 +24,9 @@ import torch
 from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
 
-STATUSES = ("passed", "failed", "error", "timeout", "missing", "forbidden", "invalid")
+STATUSES = (
+    "passed", "failed", "error", "timeout", "missing", "forbidden", "refused", "invalid"
+)  # fmt: skip
 
 
 @dataclass(frozen=True)

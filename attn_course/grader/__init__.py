@@ -17,3 +17,5 @@ A pipeline of small stages, each returning dataclasses:
 ``catalog`` says what the grader knows of each assignment. This package's ``__init__`` imports
 nothing: the zygote imports ``attn_course.grader.sandbox`` and must not load the reference.
 """
+
+DEFAULT_BUDGET = 300.0  # seconds a submission may take in all (``Limits.budget``, the CLI's)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from attn_course.grader import DEFAULT_BUDGET
 from attn_course.grader.zygote import Zygote
 
 
@@ -25,13 +26,15 @@ def grade_command(
     seed: int | None = None,
     restart: bool = False,
     similarity_threshold: float | None = None,
-    budget: float = 0.0,
+    budget: float = DEFAULT_BUDGET,
     allow_weak_sandbox: bool = False,
+    allow_imports: Sequence[str] = (),
 ) -> int:
     """Grade a batch and write the reports; 0 once graded, 2 if a path does not exist or
     ``out`` holds the journal of a batch with another seed or other limits, 3 if an isolation
     layer is missing (and ``allow_weak_sandbox`` is not set). Submissions the journal already
-    holds are not graded again (``restart``: grade them all again)."""
+    holds are not graded again (``restart``: grade them all again). ``allow_imports``: modules
+    notebooks may import on top of the static rule's (part of the limits: recorded)."""
     missing = [path for path in submissions if not Path(path).exists()]
     if missing:
         print(f"attn-course grade: error: no such file or folder: {missing[0]}", file=sys.stderr)
@@ -55,7 +58,9 @@ def grade_command(
             print(f"  missing {layer}: {LAYERS[layer]}", file=sys.stderr)
         print("grade anyway with --allow-weak-sandbox (recorded in the reports)", file=sys.stderr)
         return 3
-    limits = Limits(timeout=timeout, memory_mb=memory_limit, budget=budget)
+    limits = Limits(
+        timeout=timeout, memory_mb=memory_limit, budget=budget, allowed_imports=tuple(allow_imports)
+    )
     notebooks = labelled(find_notebooks(submissions))  # names as every report writes them
     try:
         journal = Journal.open(Path(out), seed, limits, restart)
@@ -136,9 +141,12 @@ def _similarity(notebooks: Sequence[tuple[str, Path]], out: Path, threshold: flo
     )
 
 
-def check_command(notebook: str, timeout: float, memory_limit: int, budget: float = 0.0) -> int:
+def check_command(
+    notebook: str, timeout: float, memory_limit: int, budget: float = DEFAULT_BUDGET
+) -> int:
     """Grade one notebook and print its verdicts as a table; 0 once graded (a missing
-    isolation layer only warns: the learner grades their own work)."""
+    isolation layer only warns: the learner grades their own work). What the grader would
+    refuse is named first, with its cell and line."""
     path = Path(notebook)
     if not path.is_file():
         print(f"attn-course check: error: no such notebook: {path}", file=sys.stderr)
@@ -152,5 +160,11 @@ def check_command(notebook: str, timeout: float, memory_limit: int, budget: floa
     batch = grade([path], limits, workers=1, zygote=zygote)
     if batch.missing_layers:
         print(f"warning: sandbox without {', '.join(batch.missing_layers)}", file=sys.stderr)
-    print(table(batch.submissions[0]))
+    graded = batch.submissions[0]
+    refused = [grade for grade in graded.exercises if grade.status == "refused"]
+    if refused:
+        print("⚠️  the grader refuses this notebook (it is not run, every exercise gets 0):")
+        for line in refused[0].detail.splitlines():
+            print(f"⚠️  {line}")
+    print(table(graded))
     return 0

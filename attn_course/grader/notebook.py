@@ -8,16 +8,18 @@ the student's order. Magics and shell lines become plain Python calls of ``get_i
 
 from __future__ import annotations
 
-import ast
+import dataclasses
 import os
 import stat
 import warnings
-from dataclasses import dataclass
+from collections.abc import Collection
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
 from IPython.core.inputtransformer2 import TransformerManager
 
+from attn_course.grader import static
 from attn_course.grader.catalog import Assignment
 from attn_course.grader.kernel import CellCode
 
@@ -30,22 +32,23 @@ class InvalidSubmission(Exception):
 
 @dataclass(frozen=True)
 class Submission:
-    """A submission ready to run: ``cells`` are the code cells to execute, in order."""
+    """A submission ready to run: ``cells`` are the code cells to execute, in order;
+    ``analysis``: what the static rule read in them (``analysed``), computed once."""
 
     name: str
     path: Path
     assignment: Assignment
     cells: tuple[CellCode, ...]
+    analysis: static.Analysis = field(default_factory=static.Analysis)
 
-    def trees(self) -> list[ast.Module]:
-        """The parsed cells (a cell that does not parse is left out)."""
-        parsed = []
-        for cell in self.cells:
-            try:
-                parsed.append(ast.parse(cell.code))
-            except (SyntaxError, ValueError):
-                continue
-        return parsed
+
+def analysed(submission: Submission, allowed_imports: Collection[str] = ()) -> Submission:
+    """``submission`` with its ``analysis``: one parse of each cell, for every exercise of its
+    assignment; ``allowed_imports``: modules the instructor allows on top of the rule's."""
+    exercises = {exercise.name: exercise.forbidden for exercise in submission.assignment.exercises}
+    cells = [(cell.index, cell.code) for cell in submission.cells]
+    analysis = static.analyse(cells, exercises, allowed_imports)
+    return dataclasses.replace(submission, analysis=analysis)
 
 
 def read(path: Path) -> nbformat.NotebookNode:

@@ -32,7 +32,14 @@ from attn_course.grader.kernel import (
     budget_deadline,
     execute,
 )
-from attn_course.grader.notebook import InvalidSubmission, Submission, assignment_of, prepare, read
+from attn_course.grader.notebook import (
+    InvalidSubmission,
+    Submission,
+    analysed,
+    assignment_of,
+    prepare,
+    read,
+)
 from attn_course.grader.sandbox import Limits
 from attn_course.grader.zygote import Zygote
 
@@ -79,6 +86,11 @@ class BatchGrade:
     seed: int
     limits: Limits = field(default_factory=Limits)
     missing_layers: tuple[str, ...] = ()
+
+    @property
+    def allowed_imports(self) -> tuple[str, ...]:
+        """Modules the instructor allowed on top of the static rule's (``--allow-import``)."""
+        return self.limits.allowed_imports
 
 
 def find_notebooks(paths: Iterable[str | Path]) -> list[tuple[str, Path]]:
@@ -215,27 +227,26 @@ def grade_notebook(
     cases: _HiddenCases,
     zygote: ZygoteKeeper,
 ) -> SubmissionGrade:
-    """All stages for one submission."""
+    """All stages for one submission; the budget counts from here (the static analysis too)."""
+    deadline = budget_deadline(limits)  # the fair-credit re-runs share the one budget
     try:
         notebook = read(path)
         assignment = assignment_of(notebook, path, assignments)
     except InvalidSubmission as error:
         return SubmissionGrade(name, "", (ExerciseGrade("*", 0, 0, "invalid", str(error)),))
     try:
-        submission = prepare(notebook, name, path, assignment)
-        found = static.violations([(cell.index, cell.code) for cell in submission.cells])
+        submission = analysed(prepare(notebook, name, path, assignment), limits.allowed_imports)
+        found = submission.analysis.violations
         if found:
             return SubmissionGrade(name, assignment.id, outside_allow_list(submission, found))
         requests = [
             ExerciseRequest(exercise.name, cases.of(exercise), exercise.forbidden)
             for exercise in assignment.exercises
         ]
-        deadline = budget_deadline(limits)  # the fair-credit re-runs share the one budget
         execution = execute(zygote.get(), path, submission.cells, requests, limits, deadline)
-        bound = static.definitions(submission.trees())
-        grades = score(submission, execution, requests, bound)
+        grades = score(submission, execution, requests)
         grades = with_fixed_dependencies(
-            submission, requests, grades, zygote.get(), limits, bound, deadline
+            submission, requests, grades, zygote.get(), limits, deadline=deadline
         )
     except Exception as error:  # a fault of the grader: this submission only, batch goes on
         message = f"the grader failed on this submission: {type(error).__name__}: {error}"
@@ -249,17 +260,13 @@ def grade_notebook(
 
 
 def score(
-    submission: Submission,
-    execution: Execution,
-    requests: Sequence[ExerciseRequest],
-    bound: dict | None = None,
+    submission: Submission, execution: Execution, requests: Sequence[ExerciseRequest]
 ) -> list[ExerciseGrade]:
-    """Each exercise's status, feedback and points (the judging stage); ``bound``:
-    ``static.definitions`` of the submission, if already known."""
-    bound = static.definitions(submission.trees()) if bound is None else bound
+    """Each exercise's status, feedback and points (the judging stage), with the
+    submission's ``analysis`` (``notebook.analysed``)."""
     grades = []
     for exercise, request in zip(submission.assignment.exercises, requests, strict=True):
-        status, feedback, detail = _status(exercise, request, execution, bound)
+        status, feedback, detail = _status(exercise, request, execution, submission.analysis)
         feedback = " ".join(feedback.splitlines())  # one line in grades.csv
         points = exercise.points if status == "passed" else 0
         grades.append(
@@ -271,16 +278,26 @@ def score(
 def outside_allow_list(
     submission: Submission, found: Sequence[static.Violation]
 ) -> tuple[ExerciseGrade, ...]:
-    """Every exercise forbidden, naming the first construct outside the allow-list and its
-    cell (all of them in the detail): the notebook is not run at all."""
-    where = {cell.index: cell.where for cell in submission.cells}
-    lines = [f"{where[v.cell]}: `{v.construct}` is not allowed: {v.reason}" for v in found]
+    """Every exercise refused, naming the first construct outside the allow-list, its cell
+    and line (all of them in the detail): the notebook is not run at all."""
+    lines = violation_lines(submission, found)
     more = f" (and {len(lines) - 1} more, see the details)" if len(lines) > 1 else ""
     feedback = lines[0] + more + "; the notebook was not run, so no exercise can be graded"
     return tuple(
-        ExerciseGrade(exercise.name, 0, exercise.points, "forbidden", feedback, "\n".join(lines))
+        ExerciseGrade(exercise.name, 0, exercise.points, "refused", feedback, "\n".join(lines))
         for exercise in submission.assignment.exercises
     )
+
+
+def violation_lines(submission: Submission, found: Sequence[static.Violation]) -> list[str]:
+    """One line per violation: where (cell and line), the construct, why."""
+    where = {cell.index: cell.where for cell in submission.cells}
+    return [
+        f"{where.get(v.cell, f'cell {v.cell}')}"
+        + (f", line {v.line}" if v.line else "")
+        + f": `{v.construct}` is not allowed: {v.reason}"
+        for v in found
+    ]
 
 
 def with_fixed_dependencies(
@@ -289,7 +306,6 @@ def with_fixed_dependencies(
     grades: list[ExerciseGrade],
     zygote: Zygote,
     limits: Limits,
-    bound: dict | None = None,
     deadline: float | None = None,
 ) -> list[ExerciseGrade]:
     """Fair partial credit: an exercise that failed while it uses another exercise of the same
@@ -300,7 +316,7 @@ def with_fixed_dependencies(
     holds the exercise being judged (``credit.reference_piece``). The re-runs end by
     ``deadline`` (that of the first run: one budget for all; None: a budget from now)."""
     status = {grade.exercise: grade.status for grade in grades}
-    bound = static.definitions(submission.trees()) if bound is None else bound
+    analysis = submission.analysis
     deadline = budget_deadline(limits) if deadline is None else deadline
     grades = list(grades)
     for position, (exercise, request) in enumerate(
@@ -308,15 +324,15 @@ def with_fixed_dependencies(
     ):
         if status[exercise.name] not in ("failed", "error", "missing"):
             continue
-        if exercise.name not in bound or _unfinished(bound[exercise.name]):
+        bound = analysis.bound.get(exercise.name)
+        if not bound or _unfinished(bound):
             continue  # not written yet: no dependency can be the reason
-        reached = static.reached(exercise.name, bound)
         broken = [
             name
             for name, grade in status.items()
             if name != exercise.name
             and grade != "passed"
-            and any(statement in reached for statement in bound.get(name, []))
+            and analysis.reaches(exercise.name, name)
         ]
         piece = credit.reference_piece(broken, exercise.name) if broken else None
         if piece is None:
@@ -355,11 +371,10 @@ def _unfinished(statements: Sequence[Any]) -> bool:
 
 
 def _status(
-    exercise: Any, request: ExerciseRequest, execution: Execution, bound: dict
+    exercise: Any, request: ExerciseRequest, execution: Execution, analysis: static.Analysis
 ) -> tuple[str, str, str]:
     name = exercise.name
-    reached = static.reached(name, bound) if name in bound else []
-    uses = static.forbidden_uses(reached, exercise.forbidden)
+    uses = analysis.forbidden.get(name, ())
     if uses:
         message = getattr(exercise, "forbidden_message", "") or "it uses a forbidden built-in"
         return "forbidden", message, "found in the code: " + ", ".join(uses)

@@ -38,7 +38,7 @@ from typing import Any
 import torch
 
 import attn_course
-from attn_course.grader import codec, confine, isolate
+from attn_course.grader import DEFAULT_BUDGET, codec, confine, isolate
 
 
 def _load_core() -> types.ModuleType:
@@ -70,7 +70,12 @@ class Limits:
     file_mb: int = 64  # the largest file, and the disk the whole sandbox may fill
     cpu_seconds: int = 0  # 0: a backstop of 100 timeouts
     processes: int = 32  # processes and threads of a submission together
-    budget: float = 0.0  # all the time a submission's cells and exercises may take; 0: none
+    budget: float = DEFAULT_BUDGET  # all the time a submission's cells and exercises may take
+    # (0: none), the static analysis in the grader's process included
+    allowed_imports: tuple[str, ...] = ()  # modules allowed on top of the static rule's own
+
+    def __post_init__(self) -> None:  # one form, whatever the caller (a journal's JSON list)
+        object.__setattr__(self, "allowed_imports", tuple(sorted(set(self.allowed_imports))))
 
     @property
     def cpu_limit(self) -> int:
@@ -239,12 +244,16 @@ def _checks_attribute(name: str) -> Any:
 def warm_up() -> None:
     """Run what every sandbox runs once, in the zygote, so that torch's lazy imports (the
     dispatch modes behind ``record_forbidden``, ``nn.Linear``) are paid once, not per fork;
-    import the modules a notebook may import (``static.ALLOWED_MODULES``): a sandbox's user
-    may not be able to read the runtime's files."""
-    for name in ("random", "itertools", "functools", "collections", "typing", "dataclasses"):
-        importlib.import_module(name)
-    for name in ("time", "torch.nn.init", "matplotlib", "matplotlib.pyplot"):
-        importlib.import_module(name)
+    import every module a notebook may import (``static.allowed_modules()``, those installed):
+    a sandbox's user may not be able to read the runtime's files. tqdm's monitor thread is
+    switched off: a progress bar starts no thread in a sandbox."""
+    from attn_course.grader import static
+
+    for name in sorted(static.allowed_modules() - {"__future__", "attn_course.checks"}):
+        with contextlib.suppress(Exception):  # a broken install: the notebook's cell says so
+            importlib.import_module(name)
+    if "tqdm" in sys.modules:
+        sys.modules["tqdm"].tqdm.monitor_interval = 0
     module = torch.nn.Linear(3, 1)
     module.load_state_dict({"weight": torch.ones(1, 3), "bias": torch.zeros(1)})
     case = core.Case("warm-up", (torch.ones(2, 3),))

@@ -171,3 +171,46 @@ def test_registry_lists_every_spec_name_once_with_points():
     for assignment, names in ASSIGNMENTS.items():
         assert all(EXERCISES[name].assignment == assignment for name in names)
         assert all(EXERCISES[name].points > 0 for name in names)
+
+
+@pytest.fixture
+def ipython(tmp_path, monkeypatch):
+    """A plain IPython shell, as in a notebook's kernel, with its history in memory (and
+    cleared afterwards)."""
+    from IPython.core.interactiveshell import InteractiveShell
+    from traitlets.config import Config
+
+    monkeypatch.setenv("IPYTHONDIR", str(tmp_path))
+    config = Config()
+    config.HistoryManager.hist_file = ":memory:"
+    shell = InteractiveShell.instance(config=config)
+    yield shell
+    InteractiveShell.clear_instance()
+
+
+def test_check_warns_about_what_the_grader_would_refuse(ipython, capsys):
+    softmax = (
+        "def softmax(scores, dim=-1):\n"
+        "    shifted = scores - scores.amax(dim=dim, keepdim=True)\n"
+        "    return shifted.exp() / shifted.exp().sum(dim=dim, keepdim=True)\n"
+    )
+    ipython.run_cell("import torch\nx = 1\nimport os", store_history=True)
+    cell = f"from attn_course.checks import check\n{softmax}check(softmax)"
+    result = ipython.run_cell(cell, store_history=True)
+    out = capsys.readouterr().out
+    assert result.success  # a warning, never a failed check
+    assert "✅ softmax" in out
+    (warning,) = [line for line in out.splitlines() if line.startswith("⚠️")]
+    assert "`import os` in In [1], line 3" in warning
+
+
+def test_check_prints_no_warning_for_an_allowed_notebook(ipython, capsys):
+    cells = [
+        "import numpy as np\nimport torch\nfrom attn_course.checks import check",
+        "def softmax(s, dim=-1):\n    return s\ntry:\n    check(softmax)\n"
+        "except AssertionError:\n    pass",
+    ]
+    for cell in cells:
+        ipython.run_cell(cell, store_history=True)
+    out = capsys.readouterr().out
+    assert "❌ softmax" in out and "⚠️" not in out

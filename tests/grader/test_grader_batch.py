@@ -92,7 +92,7 @@ def samples(outside: Path) -> dict[str, tuple[dict, dict[str, str]]]:
         ),
         "reference-import-fail": (
             {"replace": {"context_vector": "from attn_course.reference import context_vector\n"}},
-            dict.fromkeys(EXERCISES, "forbidden"),
+            dict.fromkeys(EXERCISES, "refused"),
         ),
         "hidden-builtin-fail": (  # vars() is outside the allow-list
             {
@@ -102,7 +102,7 @@ def samples(outside: Path) -> dict[str, tuple[dict, dict[str, str]]]:
                     "    return table['soft' + 'max'](scores, dim=dim)\n"
                 }
             },
-            dict.fromkeys(EXERCISES, "forbidden"),
+            dict.fromkeys(EXERCISES, "refused"),
         ),
         "computed-getattr-fail": (
             {
@@ -111,7 +111,7 @@ def samples(outside: Path) -> dict[str, tuple[dict, dict[str, str]]]:
                     "    return getattr(torch, 'soft' + 'max')(scores, dim)\n"
                 }
             },
-            dict.fromkeys(EXERCISES, "forbidden"),
+            {"softmax": "forbidden"},  # a constant name: the static reach sees torch.softmax
         ),
         "recorder-disabled-fail": (  # reaching into the sandbox forfeits every exercise
             {
@@ -124,7 +124,7 @@ def samples(outside: Path) -> dict[str, tuple[dict, dict[str, str]]]:
                     "    return getattr(torch, 'soft' + 'max')(scores, dim)\n"
                 }
             },
-            dict.fromkeys(EXERCISES, "forbidden"),
+            dict.fromkeys(EXERCISES, "refused"),
         ),
         "faked-outcomes-fail": (  # a scratch cell swaps the sandbox's run_case for its own
             {
@@ -141,7 +141,7 @@ def samples(outside: Path) -> dict[str, tuple[dict, dict[str, str]]]:
                 ),
                 "replace": {"softmax": "def softmax(scores, dim=-1):\n    return scores\n"},
             },
-            dict.fromkeys(EXERCISES, "forbidden"),
+            dict.fromkeys(EXERCISES, "refused"),
         ),
         "patched-allclose-fail": (
             {
@@ -186,7 +186,7 @@ def samples(outside: Path) -> dict[str, tuple[dict, dict[str, str]]]:
         ),
         "kernel-death-scratch-fail": (  # import os is outside the allow-list: nothing runs
             {"add": ("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n",)},
-            dict.fromkeys(EXERCISES, "forbidden"),
+            dict.fromkeys(EXERCISES, "refused"),
         ),
         "kernel-death-forward-fail": (
             {
@@ -196,7 +196,7 @@ def samples(outside: Path) -> dict[str, tuple[dict, dict[str, str]]]:
                     )
                 }
             },
-            dict.fromkeys(EXERCISES, "forbidden"),
+            dict.fromkeys(EXERCISES, "refused"),
         ),
         "memory-hog-fail": (
             {
@@ -225,7 +225,7 @@ def samples(outside: Path) -> dict[str, tuple[dict, dict[str, str]]]:
                     "    return Evil()\n"
                 },
             },
-            dict.fromkeys(EXERCISES, "forbidden"),
+            dict.fromkeys(EXERCISES, "refused"),
         ),
         "rewrite-files-fail": (
             {
@@ -238,11 +238,11 @@ def samples(outside: Path) -> dict[str, tuple[dict, dict[str, str]]]:
                     "import pathlib\npathlib.Path('mine.txt').write_text('my own directory')\n",
                 )
             },
-            dict.fromkeys(EXERCISES, "forbidden"),
+            dict.fromkeys(EXERCISES, "refused"),
         ),
         "kill-zygote-fail": (
             {"add": ("import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\n",)},
-            dict.fromkeys(EXERCISES, "forbidden"),
+            dict.fromkeys(EXERCISES, "refused"),
         ),
         "syntax-error-fail": (
             {"replace": {"softmax": "def softmax(scores, dim=-1)\n    return scores\n"}},
@@ -326,8 +326,8 @@ def test_feedback_names_the_mistake(graded):
     assert "batch broadcasting" in feedback("scores-batch-broadcast-fail", "attention_scores")
     assert "built-in softmax" in feedback("builtin-softmax-fail", "softmax")
     assert "attn_course.reference" in feedback("reference-import-fail", "context_vector")
-    assert "`getattr`" in feedback("computed-getattr-fail", "softmax")
-    assert "(task softmax)" in feedback("computed-getattr-fail", "attention_scores")
+    assert "built-in softmax" in feedback("computed-getattr-fail", "softmax")
+    assert "(task softmax)" in feedback("hidden-builtin-fail", "attention_scores")
     assert "`import sys`" in feedback("faked-outcomes-fail", "attention_scores")
     assert "time" in feedback("cell-timeout-fail", "context_vector")
     assert "`import os`" in feedback("kernel-death-forward-fail", "SimpleAttention")
@@ -374,6 +374,7 @@ def test_reports(graded):
         "timeout",
         "missing",
         "forbidden",
+        "refused",
         "invalid",
     }
     correct = [row for row in rows if row["submission"] == "test-correct-pass.ipynb"]

@@ -110,3 +110,26 @@ def test_allow_weak_sandbox_records_the_missing_layers(submission_writer, tmp_pa
     assert document["totals"]["points"] == 10
     (page,) = (out / "feedback").glob("*.html")
     assert "cgroups" in page.read_text(encoding="utf-8")
+
+
+def test_check_names_what_the_grader_refuses_with_its_cell_and_line(submission_writer, tmp_path):
+    path = submission_writer(tmp_path, "scratch-import-os", "refused", add=("x = 1\nimport os\n",))
+    result = attn_course("check", str(path))
+    assert result.returncode == 0, result.stderr
+    warnings = [line for line in result.stdout.splitlines() if line.startswith("⚠️")]
+    assert any("line 2: `import os` is not allowed" in line for line in warnings), result.stdout
+    assert "refused" in result.stdout
+
+
+def test_allow_import_widens_the_rule_and_is_recorded(submission_writer, tmp_path):
+    folder, out = tmp_path / "submitted", tmp_path / "out"
+    folder.mkdir()
+    submission_writer(folder, "imports-json", "pass", add=("import json\nprint(json.dumps(1))\n",))
+    assert main(["grade", str(folder), "--out", str(out), "--allow-import", "json"]) == 0
+    document = json.loads((out / "grades.json").read_text(encoding="utf-8"))
+    assert document["totals"]["points"] == 10
+    assert document["limits"]["allowed_imports"] == ["json"]
+    header = json.loads((out / "journal.jsonl").read_text(encoding="utf-8").splitlines()[0])
+    assert header["limits"]["allowed_imports"] == ["json"]
+    # resuming the batch without the allowance is refused, as with other limits
+    assert main(["grade", str(folder), "--out", str(out)]) == 2
