@@ -210,11 +210,18 @@ class _CappedText(io.TextIOBase):
         return text
 
 
+# numpy's parts that build and load compiled code, or read raw memory: no honest notebook
+# needs them, and none is loaded before the student's code runs (``tests/grader``)
+BLOCKED_MODULES = ("numpy.testing", "numpy.f2py", "numpy.distutils", "numpy.ctypeslib")
+
+
 class _CourseBlocker(importlib.abc.MetaPathFinder):
-    """Refuses ``attn_course.reference`` and the real checks to code being graded."""
+    """Refuses ``attn_course.reference``, the real checks and ``BLOCKED_MODULES`` to code
+    being graded."""
 
     def find_spec(self, name, path=None, target=None):
-        if name.startswith("attn_course.") and name != "attn_course.checks":
+        course = name.startswith("attn_course.") and name != "attn_course.checks"
+        if course or name.startswith(BLOCKED_MODULES):
             raise ImportError(f"{name} is not available to code being graded")
         return None
 
@@ -254,6 +261,7 @@ def warm_up() -> None:
             importlib.import_module(name)
     if "tqdm" in sys.modules:
         sys.modules["tqdm"].tqdm.monitor_interval = 0
+    importlib.import_module("torch.testing")  # assert_close in a scratch cell
     module = torch.nn.Linear(3, 1)
     module.load_state_dict({"weight": torch.ones(1, 3), "bias": torch.zeros(1)})
     case = core.Case("warm-up", (torch.ones(2, 3),))

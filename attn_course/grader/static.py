@@ -77,15 +77,16 @@ DENIED_ATTRIBUTES = frozenset(
     # attributes read from a name held as data (format strings); functions called from a table
     | {"Formatter", "dispatch_table", "showwarning", "formatwarning"}
     # numpy: unpickling, raw memory, compilers, file readers that unpickle, its test runner
-    | {"fromfile", "memmap", "ctypeslib", "ctypes", "lib", "f2py", "testing", "distutils"}
+    | {"fromfile", "memmap", "ctypeslib", "ctypes", "lib", "f2py", "distutils"}
     | {"DataSource", "core", "compat"}
     # tqdm's monitor thread, thread and process pools, command line; ipywidgets' traitlets
     # import classes by name (``Instance("pkg.Class")``), and its comm channel
     | {"contrib", "cli", "TMonitor", "monitor_interval"}
     | {"traitlets", "trait_types", "import_item", "InstanceDict", "comm"}
     | {"ForwardDeclaredInstance", "ForwardDeclaredType"}
-    # matplotlib imports a backend module by name
-    | {"use", "switch_backend"}
+    # matplotlib imports a backend module by name (``matplotlib.use`` too, but ``use`` is
+    # also the honest ``plt.style.use("ggplot")``, and an import by name hands out no module)
+    | {"switch_backend"}
 )
 # Allowed modules re-export others (``torch.os``, ``typing.sys``, ``dataclasses.builtins``): an
 # attribute named like a module outside the allow-list is refused, on any receiver but ``self``

@@ -263,3 +263,12 @@ def test_exercises_are_judged_with_no_other_thread_and_can_start_none(run):
     assert seen.error is None and seen.output.tolist() == [1.0, 1.0]
     (started,) = result.exercises["starts_a_thread"].outcomes
     assert started.error is not None and "thread" in started.error
+
+
+def test_numpy_parts_that_load_compiled_code_cannot_be_imported(run):
+    """``np.testing`` builds and imports C extensions, ``np.ctypeslib`` reads raw memory: the
+    sandbox refuses them whatever name the notebook reaches them by."""
+    cells = ["import numpy as np\nt = np.testing", "import numpy.f2py", "import torch.testing"]
+    runs = run(cells).cells
+    assert [cell.status for cell in runs] == ["error", "error", "ok"]
+    assert all("not available to code being graded" in cell.message for cell in runs[:2])

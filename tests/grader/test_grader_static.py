@@ -181,6 +181,8 @@ def test_a_cell_that_does_not_parse_is_left_to_the_sandbox():
         "print('{:.3f} {0} {name}'.format(1.0, name='x'))",
         "def f(x: 'torch.Tensor') -> 'list[int]':\n    return []",
         "def f(x: 'a tensor of shape (B, T)'):\n    pass",  # not code: evaluating it fails
+        "torch.testing.assert_close(mine, torch.softmax(scores, -1))",
+        "plt.style.use('ggplot')",
     ],
 )
 def test_honest_habits_are_allowed(code):
@@ -212,7 +214,6 @@ def test_honest_habits_are_allowed(code):
         ("a = np.fromfile('x')", "np.fromfile"),
         ("a = np.memmap('x')", "np.memmap"),
         ("f = np.f2py", "np.f2py"),
-        ("t = np.testing", "np.testing"),
         ("p = np.ones(3).ctypes", "....ctypes"),
         ("'{0.__globals__}'.format(f)", "'...'.format(...)"),
         ("'{0[__builtins__]}'.format(d)", "'...'.format(...)"),
