@@ -57,7 +57,7 @@ OPTIONAL_MODULES = {
 }
 DENIED_NAMES = frozenset(
     {"exec", "eval", "compile", "vars", "globals", "locals", "open", "breakpoint", "input"}
-    | {"help", "memoryview", "exit", "quit"}
+    | {"memoryview", "exit", "quit"}
 )
 # getattr and friends: allowed when the name they are given is known (see ``_name_argument``)
 NAME_FUNCTIONS = frozenset({"getattr", "setattr", "delattr", "hasattr"})

@@ -183,6 +183,7 @@ def test_a_cell_that_does_not_parse_is_left_to_the_sandbox():
         "def f(x: 'a tensor of shape (B, T)'):\n    pass",  # not code: evaluating it fails
         "torch.testing.assert_close(mine, torch.softmax(scores, -1))",
         "plt.style.use('ggplot')",
+        "help(softmax)",
     ],
 )
 def test_honest_habits_are_allowed(code):
