@@ -114,7 +114,23 @@ def runtime_roots() -> list[Path]:
     roots |= {Path(p) for p in ("/usr", "/lib", "/lib64", "/bin", "/sys/devices/system/cpu")}
     roots |= {Path(p) for p in ("/etc/ld.so.cache", "/etc/localtime", "/proc")}
     roots |= {Path(p) for p in ("/dev/null", "/dev/zero", "/dev/urandom")}
-    return sorted(roots)
+    return sorted(roots | set(_package_folders()))
+
+
+def _package_folders() -> list[Path]:
+    """The folders on ``sys.path`` outside the prefixes (site folders a ``.pth`` file adds,
+    such as another environment's packages), except one that holds the course package: an
+    editable install puts the course's source tree there, with its solutions beside it."""
+    course = Path(__file__).resolve().parents[1]
+    folders = []
+    for entry in sys.path:
+        try:
+            folder = Path(entry).resolve()
+        except OSError:
+            continue
+        if entry and folder.is_dir() and folder != course and folder not in course.parents:
+            folders.append(folder)
+    return folders
 
 
 def _without(paths: set[Path], hidden: Path) -> list[Path]:

@@ -4,6 +4,7 @@ the grader refuses to start where the sandbox's user still could not read it."""
 
 from __future__ import annotations
 
+import csv
 import site
 import subprocess
 import sys
@@ -12,8 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from attn_course.grader import isolate
-from attn_course.grader.confine import landlock_abi
+from attn_course.grader import confine, isolate
 from attn_course.grader.kernel import CellCode, execute
 from attn_course.grader.sandbox import Limits
 from attn_course.grader.zygote import Zygote
@@ -60,20 +60,31 @@ def test_a_runtime_in_a_private_folder_is_read_by_the_sandbox(private_runtime, t
     assert "private notes" not in read.output
 
 
-@pytest.mark.skipif(landlock_abi() == 0, reason="the kernel has no Landlock")
-def test_the_grader_refuses_a_runtime_its_sandbox_cannot_read(
+def test_packages_a_pth_file_adds_are_read_and_the_grade_is_full(
     private_runtime, submission_writer, tmp_path
 ):
-    """torch lies outside the environment's own folders here (the ``.pth`` adds it), which
-    Landlock keeps from the sandbox: each module torch imports lazily would fail."""
+    """torch lies outside the environment's own folders here (the ``.pth`` adds it, as in a
+    wheel installed beside another environment's packages): its lazy imports work in the
+    sandbox, and the model solution gets every point."""
     python, _ = private_runtime
     submission_writer(tmp_path, "correct", "pass")
     out = tmp_path / "out"
     command = [str(python), "-m", "attn_course", "grade", str(tmp_path), "--out", str(out)]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 3
-    assert "missing runtime" in result.stderr
-    assert not out.exists()
+    assert result.returncode == 0, result.stderr
+    with (out / "grades.csv").open(encoding="utf-8-sig", newline="") as file:
+        rows = list(csv.DictReader(file))
+    assert rows and all(row["status"] == "passed" for row in rows), rows
+
+
+def test_the_course_source_tree_stays_unreadable_when_it_is_on_sys_path():
+    """An editable install puts the repository on ``sys.path``; its folders (solutions/) must
+    not become readable with the packages a ``.pth`` adds."""
+    course = Path(confine.__file__).resolve().parents[1]
+    solutions = course.parent / "solutions"  # in a clone; in an installed wheel, nothing
+    readable = confine.readable_paths(course)
+    assert not any(path == solutions or path in solutions.parents for path in readable)
+    assert not any(path == course or path in course.parents for path in readable)
 
 
 def test_the_probe_checks_the_runtime_past_a_private_folder(tmp_path, monkeypatch):
