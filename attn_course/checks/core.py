@@ -15,6 +15,7 @@ string keys, so they can cross a process boundary without pickle.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -207,12 +208,12 @@ class _SizeRecorder(TorchDispatchMode):
         if not self.counting:
             return result
         outputs = [t for t in _leaves(result) if isinstance(t, torch.Tensor)]
-        returns = func._schema.returns
-        if outputs and all(r.alias_info is None or r.alias_info.is_write for r in returns):
-            largest = max(t.numel() for t in outputs)  # made or written: not a view
+        makes, folds = _op_kind(func)
+        if outputs and makes:
+            largest = max(t.numel() for t in outputs)
             self.sizes["largest"] = max(self.sizes["largest"], largest)
-        if outputs and not any(r.alias_info and not r.alias_info.is_write for r in returns):
-            width = _fan_in(func, [*args, *(kwargs or {}).values()], outputs[0])
+        if outputs and folds:
+            width = _fan_in(folds, [*args, *(kwargs or {}).values()], outputs[0])
             self.sizes["widest_reduction"] = max(self.sizes["widest_reduction"], width)
         return result
 
@@ -222,23 +223,35 @@ class _SizeRecorder(TorchDispatchMode):
 MATRIX_PRODUCTS = frozenset({"mm", "bmm", "mv", "dot", "vdot", "addmm", "baddbmm", "addbmm"})
 
 
-def _fan_in(func: Any, inputs: Sequence[Any], output: torch.Tensor) -> int:
-    """How many elements of one input one element of ``func``'s result may depend on, at most:
-    0 for pointwise ops, data movement and ops on masks (booleans); for a reduction, how many
-    input elements each result stands for; for a matrix product, the length of the summed
+@functools.cache
+def _op_kind(func: Any) -> tuple[bool, str]:
+    """Whether ``func`` makes or writes memory (its results are not views), and how it may
+    fold its inputs: "" (pointwise, data movement or a view), "matrix product", "reduction"
+    or "other". Read once per op from its schema and tags."""
+    returns = func._schema.returns
+    makes = all(r.alias_info is None or r.alias_info.is_write for r in returns)
+    name = func.__name__.split(".")[0]
+    if not makes or torch.Tag.pointwise in func.tags or name in MOVEMENT:
+        return makes, ""
+    if name in MATRIX_PRODUCTS:
+        return makes, "add matrix product" if name.startswith("add") else "matrix product"
+    return makes, "reduction" if torch.Tag.reduction in func.tags else "other"
+
+
+def _fan_in(folds: str, inputs: Sequence[Any], output: torch.Tensor) -> int:
+    """How many elements of one input one element of an op's result may depend on, at most
+    (ops on masks, booleans, fold nothing that counts): for a reduction, how many input
+    elements each result stands for; for a matrix product, the length of the summed
     dimension; for any other op (cumsum, sort, topk, a convolution, ...: listed or not) the
     longest dimension of its inputs."""
-    name = func.__name__.split(".")[0]
-    if torch.Tag.pointwise in func.tags or name in MOVEMENT:
-        return 0
     tensors = [t for t in _leaves(list(inputs)) if isinstance(t, torch.Tensor)]
     tensors = [t for t in tensors if t.dtype != torch.bool]
     if not tensors:
         return 0
-    if name in MATRIX_PRODUCTS:
-        first = tensors[1] if name.startswith("add") and len(tensors) > 2 else tensors[0]
+    if folds.endswith("matrix product"):
+        first = tensors[1] if folds.startswith("add") and len(tensors) > 2 else tensors[0]
         return first.shape[-1] if first.dim() else 1
-    if torch.Tag.reduction in func.tags:
+    if folds == "reduction":
         return tensors[0].numel() // max(output.numel(), 1)
     return max(max(t.shape, default=1) for t in tensors)
 
@@ -304,26 +317,38 @@ def _run_case(obj: Callable, case: Case, forbidden: Sequence[str]) -> Outcome:
     sizes = {"largest": 0, "widest_reduction": 0, "exported": 0}
     recorder = _SizeRecorder(sizes)
     foreign = _foreign_modes()
+    calls = None
     with record_forbidden(forbidden) as seen, _ExportRecorder(sizes), recorder:
         stacks = _mode_stacks()
         try:
             if foreign:  # they would run before the recorders see an op, and on the copies
                 raise CheckFailure(f"a torch mode was active when the check began: {foreign}")
-            outcome = _calls(obj, case, recorder)
+            calls = _calls(obj, case, recorder)
         except Exception as error:  # the learner's code may raise anything
             outcome = Outcome(error=describe(error))
         if _mode_stacks() != stacks:
-            outcome = Outcome(error="the call changed torch's mode stack, where the check records")
+            calls, outcome = None, Outcome(error="the call changed torch's mode stack")
+    if calls is not None:  # compared outside the window: the grader's own ops, on copies
+        output, again, given, unset, training_error = calls
+        outcome = Outcome(
+            output=output,
+            modified=_modified(case, *given),
+            unset=unset,
+            unstable=not _identical(output, again),
+            training_error=training_error,
+        )
     outcome.forbidden = tuple(seen)
     outcome.largest, outcome.widest_reduction = sizes["largest"], sizes["widest_reduction"]
     outcome.exported = sizes["exported"]
     return outcome
 
 
-def _calls(obj: Callable, case: Case, recorder: _SizeRecorder) -> Outcome:
-    """The calls of one case, inside the recorders. What the grader does itself (building a
-    module: tables and buffers made once in ``__init__`` are not the call's memory; copying
-    the outputs) is not counted as the call's memory."""
+def _calls(obj: Callable, case: Case, recorder: _SizeRecorder) -> tuple:
+    """The calls of one case, inside the recorders: the output and that of a second call
+    (plain copies), the inputs the learner's code was given, the parameters the case's weights
+    did not set, and what training raised. What the grader does itself (building a module:
+    tables and buffers made once in ``__init__`` are not the call's memory; copying the
+    outputs) is not counted as the call's memory."""
     args, kwargs = _copy(case.args), _copy(case.kwargs)
     module, unset = None, ()
     with torch.no_grad():
@@ -333,7 +358,7 @@ def _calls(obj: Callable, case: Case, recorder: _SizeRecorder) -> Outcome:
         call = obj if module is None else module
         output = call(*args, **kwargs)
         with recorder.paused():
-            output, modified = plain(output), _modified(case, args, kwargs)
+            output = plain(output)
         if module is None:
             again = output
         else:  # the same output twice (dropout off, no state kept between calls)
@@ -341,13 +366,7 @@ def _calls(obj: Callable, case: Case, recorder: _SizeRecorder) -> Outcome:
             with recorder.paused():
                 again = plain(again)
     training_error = None if module is None else _train(module, case)
-    return Outcome(
-        output=output,
-        modified=modified,
-        unset=unset,
-        unstable=not _identical(output, again),
-        training_error=training_error,
-    )
+    return output, again, (args, kwargs), unset, training_error
 
 
 def describe(error: BaseException) -> str:
@@ -449,22 +468,22 @@ def _modified(case: Case, args: tuple, kwargs: dict) -> tuple[str, ...]:
 
 
 def _identical(actual: Any, expected: Any) -> bool:
-    """Equal tensors (NaN equal to NaN, same shape and dtype), item by item in tuples."""
-    if isinstance(expected, tuple | list):
+    """Equal tensors (NaN equal to NaN, same shape and dtype), item by item in tuples; with
+    torch's own C-level functions (``_equal``, ...), whatever the learner's code reassigned."""
+    if type(expected) in (tuple, list):
         return (
-            isinstance(actual, tuple | list)
+            type(actual) in (tuple, list)
             and len(actual) == len(expected)
             and all(_identical(a, e) for a, e in zip(actual, expected, strict=True))
         )
-    if not torch.is_tensor(expected):
-        return not torch.is_tensor(actual)
-    if not torch.is_tensor(actual) or actual.shape != expected.shape:
-        return False
-    if actual.dtype != expected.dtype:
+    if type(expected) is not torch.Tensor or type(actual) is not torch.Tensor:
+        return type(actual) is not torch.Tensor and type(expected) is not torch.Tensor
+    if actual.shape != expected.shape or actual.dtype != expected.dtype:
         return False
     if expected.is_floating_point():
-        return bool(((actual == expected) | (actual.isnan() & expected.isnan())).all())
-    return torch.equal(actual, expected)
+        both_nan = _logical_and(_isnan(actual), _isnan(expected))
+        return bool(_all(_logical_or(_eq(actual, expected), both_nan)))
+    return _equal(actual, expected)
 
 
 # torch's own methods, taken before any learner code runs (``torch.Tensor``'s attributes can
@@ -474,6 +493,9 @@ _detach, _cpu, _clone = (
     torch._C.TensorBase.cpu,
     torch._C.TensorBase.clone,
 )
+_eq, _isnan, _all = torch._C.TensorBase.eq, torch._C.TensorBase.isnan, torch._C.TensorBase.all
+_logical_and, _logical_or = torch._C.TensorBase.logical_and, torch._C.TensorBase.logical_or
+_equal = torch._C._VariableFunctions.equal
 PLAIN_DEPTH = 8  # tuples and lists nested deeper are described, not kept
 
 
