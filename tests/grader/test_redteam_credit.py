@@ -3,6 +3,8 @@ dependency. The re-run must not hand the student the reference of the exercise u
 
 from __future__ import annotations
 
+from test_grader_batch import ALTERNATIVES
+
 from attn_course.grader.pipeline import grade
 from attn_course.grader.sandbox import Limits
 
@@ -33,19 +35,9 @@ def test_partial_credit_does_not_hand_out_the_exercise_under_test(tmp_path, subm
 
 UNFINISHED_SOFTMAX = "def softmax(scores, dim=-1):\n    raise NotImplementedError()\n"
 WRONG_SOFTMAX = "def softmax(scores, dim=-1):\n    return scores.exp()\n"
+ATTENTION = ALTERNATIVES["SimpleAttention"]  # calls the notebook's softmax
 # names of built-ins bound at the top of the notebook: the reference placed for fair credit
 # must not find them (nor any other name of the student's)
-# a SimpleAttention that calls the notebook's softmax
-ATTENTION = (
-    "class SimpleAttention(nn.Module):\n"
-    "    def __init__(self, input_dim):\n"
-    "        super().__init__()\n"
-    "        self.attention = nn.Linear(input_dim, 1)\n"
-    "\n"
-    "    def forward(self, x):\n"
-    "        weights = softmax(self.attention(x), dim=1)\n"
-    "        return (weights * x).sum(1), weights\n"
-)
 SHADOWS = "max = 0\nlen = 'mine'\ntuple = list\nrange = None\nsum = None\n"
 
 
