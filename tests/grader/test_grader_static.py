@@ -270,9 +270,17 @@ def test_an_instructor_can_allow_more_imports():
         "x = a" + ".b" * 5000,
     ],
 )
-def test_deep_nesting_is_refused_with_a_note(code):
-    (violation,) = static.violations([(1, code)])
-    assert "deeply nested" in violation.construct
+def test_deep_nesting_is_refused_with_a_note_or_analysed(code):
+    """Python 3.11 and 3.12's parser give up on these (RecursionError), 3.13's builds the
+    tree: refused with a note where the grader cannot read the cell, analysed where it can,
+    never a crash."""
+    try:
+        ast.parse(code)
+    except (RecursionError, MemoryError):
+        (violation,) = static.violations([(1, code)])
+        assert "deeply nested" in violation.construct
+    else:
+        assert static.violations([(1, code)]) == []
 
 
 @pytest.mark.parametrize(
