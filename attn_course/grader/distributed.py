@@ -158,7 +158,7 @@ def local_cluster(workers: int) -> Iterator[str]:
             n_workers=workers,
             threads_per_worker=1,
             processes=True,
-            dashboard_address=None,
+            dashboard_address="127.0.0.1:0",  # a free local port: 8787 may be taken
             silence_logs=logging.ERROR,
             memory_limit=0,  # the sandboxes have their own limits; a worker only coordinates
         ) as cluster,
