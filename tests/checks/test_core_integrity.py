@@ -207,3 +207,25 @@ def test_numpy_for_a_scale_or_a_constant_is_fine():
         return reference.tiled_attention(unscaled, key, value, **options)
 
     assert run_check("tiled_attention", tiled_with_numpy_scale, seed=0).passed
+
+
+class HidesItsInstability(nn.Module):
+    """Gives another output on the second call, and reassigns ``Tensor.all`` so that a
+    comparison made with torch's Python-level methods would call the two equal."""
+
+    def __init__(self, input_dim: int) -> None:
+        super().__init__()
+        self.attention = nn.Linear(input_dim, 1)
+        self.calls = 0
+        torch.Tensor.all = lambda self, *args, **kwargs: torch.ones((), dtype=torch.bool)
+
+    def forward(self, x):
+        self.calls += 1
+        context, weights = reference.SimpleAttention.forward(self, x)
+        return context + (self.calls - 1), weights
+
+
+def test_instability_is_found_whatever_the_learner_reassigns(monkeypatch):
+    monkeypatch.setattr(torch.Tensor, "all", torch.Tensor.all)  # put back after the test
+    case = EXERCISES["SimpleAttention"].make_cases(torch.Generator().manual_seed(0))[0]
+    assert run_case(HidesItsInstability, case).unstable
