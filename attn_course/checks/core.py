@@ -88,6 +88,8 @@ class Verdict:
     message: str
     detail: str = ""
     case: str = ""  # the label of the case the detail shows ("" when none)
+    # a stable id of the named mistake (``softmax.no-max-shift``); "" when none was named
+    mistake: str = ""
 
     @property
     def passed(self) -> bool:

@@ -181,7 +181,7 @@ _FIELDS = {
     SubmissionGrade: {"submission": str, "assignment": str, "infrastructure": bool},
     ExerciseGrade: {
         "exercise": str, "points": (int, float), "max_points": (int, float), "status": str,
-        "feedback": str, "detail": str,
+        "feedback": str, "detail": str, "mistake": str,
     },
     CellRun: {
         "index": int, "name": str, "grade_id": (str, type(None)), "status": str,

@@ -55,6 +55,7 @@ class ExerciseGrade:
     status: str
     feedback: str
     detail: str = ""
+    mistake: str = ""  # the stable id of the named mistake (``Verdict.mistake``); "" for none
 
 
 @dataclass(frozen=True)
@@ -266,11 +267,13 @@ def score(
     submission's ``analysis`` (``notebook.analysed``)."""
     grades = []
     for exercise, request in zip(submission.assignment.exercises, requests, strict=True):
-        status, feedback, detail = _status(exercise, request, execution, submission.analysis)
+        status, feedback, detail, mistake = _status(
+            exercise, request, execution, submission.analysis
+        )
         feedback = " ".join(feedback.splitlines())  # one line in grades.csv
         points = exercise.points if status == "passed" else 0
         grades.append(
-            ExerciseGrade(exercise.name, points, exercise.points, status, feedback, detail)
+            ExerciseGrade(exercise.name, points, exercise.points, status, feedback, detail, mistake)
         )
     return grades
 
@@ -371,32 +374,33 @@ def _unfinished(statements: Sequence[Any]) -> bool:
 
 def _status(
     exercise: Any, request: ExerciseRequest, execution: Execution, analysis: static.Analysis
-) -> tuple[str, str, str]:
+) -> tuple[str, str, str, str]:
+    """(status, feedback, detail, mistake id) of one exercise."""
     name = exercise.name
     uses = analysis.forbidden.get(name, ())
     if uses:
         message = getattr(exercise, "forbidden_message", "") or "it uses a forbidden built-in"
-        return "forbidden", message, "found in the code: " + ", ".join(uses)
+        return "forbidden", message, "found in the code: " + ", ".join(uses), ""
     run = execution.exercises[name]
     if run.status == "missing":
         broken = [cell for cell in execution.cells if cell.grade_id == name and cell.status != "ok"]
         if not broken:
-            return "missing", f"{name} is not defined (its cell is missing or was emptied)", ""
+            return "missing", f"{name} is not defined (its cell is missing or was emptied)", "", ""
         cell = broken[-1]
         status = "timeout" if cell.status == "timeout" else "error"
-        return status, f"{name} is not defined: the cell defining it {_cell_problem(cell)}", ""
+        return status, f"{name} is not defined: the cell defining it {_cell_problem(cell)}", "", ""
     if run.status == "timeout":
-        return "timeout", f"{name} {run.message}", ""
+        return "timeout", f"{name} {run.message}", "", ""
     if run.status == "died":
-        return "error", f"{name} stopped the kernel on the hidden cases: {run.message}", ""
+        return "error", f"{name} stopped the kernel on the hidden cases: {run.message}", "", ""
     try:
         verdict = exercise.judge(request.cases, run.outcomes)
     except Exception as error:  # outputs of a shape the judge did not foresee
-        return "error", f"{name} returned something the grader cannot compare ({error})", ""
+        return "error", f"{name} returned something the grader cannot compare ({error})", "", ""
     errors = [outcome.error or "" for outcome in run.outcomes]
     if verdict.status == "error" and all(e.startswith("NotImplementedError") for e in errors):
-        return "missing", f"{name} is not implemented yet (it raises NotImplementedError)", ""
-    return verdict.status, verdict.message, verdict.detail
+        return "missing", f"{name} is not implemented yet (it raises NotImplementedError)", "", ""
+    return verdict.status, verdict.message, verdict.detail, verdict.mistake
 
 
 def _cell_problem(cell: CellRun) -> str:
