@@ -87,14 +87,18 @@ def rebuild_case(name: str, seed: int, label: str) -> Case:
     return advice.rebuild_case(_exercise(name), seed, label)
 
 
-def _exercise(name: str) -> Exercise:
-    """The assignment exercise or the lesson task called ``name``."""
+def _lesson_tasks() -> dict[str, Exercise]:
     from attn_course.checks.lessons import TASKS  # lessons import this package's modules
 
+    return TASKS
+
+
+def _exercise(name: str) -> Exercise:
+    """The assignment exercise or the lesson task called ``name``."""
     if name in EXERCISES:
         return EXERCISES[name]
-    if name in TASKS:
-        return TASKS[name]
+    if name in _lesson_tasks():
+        return _lesson_tasks()[name]
     known = ", ".join(EXERCISES)
     raise ValueError(f"no exercise is called {name!r}; the exercises are: {known}")
 
@@ -107,7 +111,8 @@ def format_verdict(verdict: Verdict) -> str:
 
 
 def check(name_or_obj: str | Callable, obj: Callable | None = None) -> None:
-    """Check the learner's function or class; print the verdict, raise AssertionError if wrong."""
+    """Check the learner's function or class; print the verdict, raise AssertionError if an
+    assignment's exercise is wrong (a lesson's task only prints)."""
     if obj is None:
         obj = name_or_obj
         name = getattr(obj, "__name__", None)
@@ -122,5 +127,6 @@ def check(name_or_obj: str | Callable, obj: Callable | None = None) -> None:
     print(format_verdict(verdict))
     for warning in advice.refusal_warnings():  # warns only: the check's verdict stands
         print(warning)
-    if not verdict.passed:
+    if not verdict.passed and name not in _lesson_tasks():  # a lesson is run top to bottom
+        # and nothing grades it: only an assignment's check stops the notebook
         raise AssertionError(f"{verdict.exercise}: {verdict.message}")

@@ -178,10 +178,12 @@ def _write_lines(path: Path, records: list[dict]) -> None:
 
 # the type of each field a journal line must hold (JSON has no tuples; None where optional)
 _FIELDS = {
-    SubmissionGrade: {"submission": str, "assignment": str, "infrastructure": bool},
+    SubmissionGrade: {
+        "submission": str, "assignment": str, "infrastructure": bool, "student": str,
+    },
     ExerciseGrade: {
         "exercise": str, "points": (int, float), "max_points": (int, float), "status": str,
-        "feedback": str, "detail": str, "mistake": str,
+        "feedback": str, "detail": str, "mistake": str, "override": str,
     },
     CellRun: {
         "index": int, "name": str, "grade_id": (str, type(None)), "status": str,

@@ -56,6 +56,7 @@ class ExerciseGrade:
     feedback: str
     detail: str = ""
     mistake: str = ""  # the stable id of the named mistake (``Verdict.mistake``); "" for none
+    override: str = ""  # the instructor's comment where ``DIR/overrides.csv`` set the points
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,7 @@ class SubmissionGrade:
     submission: str
     assignment: str
     exercises: tuple[ExerciseGrade, ...]
+    student: str = ""  # the id of the student it belongs to ("" before students are resolved)
     problems: tuple[CellRun, ...] = ()  # cells that raised, timed out or killed the kernel
     # a fault of the grading machinery (the grader failed, a worker refused or died), not of
     # the submission: not journalled, so a resumed batch grades it again
