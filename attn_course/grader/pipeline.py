@@ -64,12 +64,12 @@ class SubmissionGrade:
     submission: str
     assignment: str
     exercises: tuple[ExerciseGrade, ...]
-    student: str = ""  # the id of the student it belongs to ("" before students are resolved)
     problems: tuple[CellRun, ...] = ()  # cells that raised, timed out or killed the kernel
     # a fault of the grading machinery (the grader failed, a worker refused or died), not of
     # the submission: not journalled, so a resumed batch grades it again
     infrastructure: bool = False
     missing_layers: tuple[str, ...] = ()  # the sandbox layers it was graded without
+    student: str = ""  # the id of the student it belongs to ("" before students are resolved)
 
     @property
     def points(self) -> float:
