@@ -297,3 +297,15 @@ def test_each_task_belongs_to_its_lesson_and_an_unsolved_check_prints_without_ra
     stub.__name__ = task
     check(stub)  # a lesson runs top to bottom: no AssertionError
     assert "not implemented yet" in capsys.readouterr().out
+
+
+def test_a_lesson_task_prints_no_grader_refusal(monkeypatch, capsys):
+    """A lesson imports what an assignment may not (``attn_course.plots``); nothing grades a
+    lesson, so its task's check does not warn that the grader would refuse the notebook."""
+    from attn_course.checks import advice
+
+    monkeypatch.setattr(advice, "refusal_warnings", lambda: ["⚠️ the grader would refuse"])
+    check(variance_scores(lambda d, std: math.sqrt(d) * std**2))
+    out = capsys.readouterr().out
+    assert "✅ unit_variance_scores" in out
+    assert "refuse" not in out
