@@ -26,7 +26,7 @@ def test_grade_writes_the_reports_and_exits_0(submission_writer, tmp_path):
     result = attn_course("grade", str(folder), "--out", str(tmp_path / "out"), "--workers", "2")
     assert result.returncode == 0, result.stderr
     assert "graded 2 submissions: 10 / 10 points" in result.stdout
-    with (tmp_path / "out" / "grades.csv").open(newline="") as stream:
+    with (tmp_path / "out" / "grades.csv").open(newline="", encoding="utf-8-sig") as stream:
         rows = list(csv.reader(stream))
     assert rows[0] == [
         "submission",
