@@ -72,20 +72,34 @@ class StudentRow:
         ]  # fmt: skip
 
 
-def class_rows(folder: Path) -> tuple[list[StudentRow], list[str]]:
-    """The rows of every gradebook of ``folder``, sorted by student id, and a message for each
-    override that could not be applied."""
+def current_batch(folder: Path) -> tuple[BatchGrade, list[str]]:
+    """The batch ``folder``'s reports cover: every journalled grade but those of superseded
+    files, each with its student, ``overrides.csv`` applied; and a message for each override
+    that could not be applied. What ``attn-course export`` (and a rebuild of the reports
+    without grading) starts from."""
     header, grades = read_journal(folder)
     classes = load(folder)
     superseded = {entry.name for entry in classes.superseded}
     kept = [
         dataclasses.replace(grade, student=student_of(name, classes))
-        for name, grade in grades.items() if name not in superseded
+        for name, grade in sorted(grades.items()) if name not in superseded
     ]  # fmt: skip
-    batch = BatchGrade(tuple(kept), (header or {}).get("seed", 0), Limits())
+    try:
+        limits = Limits(**(header or {}).get("limits", {}))
+    except (TypeError, ValueError):
+        limits = Limits()
+    weak = tuple(sorted({layer for grade in kept for layer in grade.missing_layers}))
+    batch = BatchGrade(tuple(kept), (header or {}).get("seed", 0), limits, weak)
     overrides, problems = load_overrides(folder)
     problems += unused_overrides(batch, overrides)
-    batch = apply_overrides(batch, overrides)
+    return apply_overrides(batch, overrides), problems
+
+
+def class_rows(folder: Path) -> tuple[list[StudentRow], list[str]]:
+    """The rows of every gradebook of ``folder``, sorted by student id, and a message for each
+    override that could not be applied."""
+    batch, problems = current_batch(folder)
+    classes = load(folder)
     rows = []
     for grade in batch.submissions:
         entry = classes.entries.get(grade.submission)
