@@ -77,7 +77,13 @@ def grade_command(
         grade_each,
         other_files,
     )
-    from attn_course.grader.report import feedback_pages, labelled, page_names, write_reports
+    from attn_course.grader.report import (
+        feedback_pages,
+        labelled,
+        page_names,
+        safe,
+        write_reports,
+    )
     from attn_course.grader.sandbox import Limits
 
     def stop(status: int) -> int:
@@ -101,7 +107,7 @@ def grade_command(
     notebooks = labelled(find_notebooks(submissions))  # names as every report writes them
     skipped = other_files(submissions)
     for path, why in skipped.items():
-        print(f"not graded: {path}: {why}", file=sys.stderr)
+        print(f"not graded: {safe(path)}: {why}", file=sys.stderr)
     if not notebooks:
         print(f"attn-course grade: error: no notebook (.ipynb) to grade in "
               f"{', '.join(submissions)}", file=sys.stderr)
@@ -125,13 +131,13 @@ def grade_command(
         print(f"attn-course grade: error: {error}; grade into another --out, or add "
               "--restart to grade the whole batch again", file=sys.stderr)
         return stop(2)
-    if restart:
-        for page in Path(out, "feedback").glob("*.html"):
-            page.unlink()  # pages of the batch thrown away
-    classes_.save(class_list, Path(out))
     current = {entry.name for entry in class_list.graded}
     this_run = [(name, path) for name, path in notebooks if name in current]
     with journal:
+        if restart:
+            for page in Path(out, "feedback").glob("*.html"):
+                page.unlink()  # pages of the batch thrown away
+        classes_.save(class_list, Path(out))
         # pages as grades arrive, and at the end: named over the whole batch, in one order
         names = page_names(sorted({*journal.done, *(name for name, _ in this_run)}))
         results, todo, digests = {}, [], {}

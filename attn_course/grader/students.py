@@ -333,7 +333,8 @@ def save(classes: ClassList, folder: Path) -> Path:
     }
     path = folder / STUDENTS_NAME
     temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(json.dumps(document, indent=1, ensure_ascii=False) + "\n", "utf-8")
+    # ASCII: a path that is not UTF-8 (its bytes held as surrogates) is kept as escapes
+    temporary.write_text(json.dumps(document, indent=1) + "\n", "utf-8")
     os.replace(temporary, path)
     return path
 
