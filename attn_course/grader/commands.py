@@ -19,6 +19,7 @@ from attn_course.grader.zygote import Zygote
 
 if TYPE_CHECKING:
     from attn_course.grader.pipeline import BatchGrade, SubmissionGrade
+    from attn_course.grader.students import ClassList
 
 
 def grade_command(
@@ -104,7 +105,14 @@ def grade_command(
     limits = Limits(
         timeout=timeout, memory_mb=memory_limit, budget=budget, allowed_imports=tuple(allow_imports)
     )
-    notebooks = labelled(find_notebooks(submissions))  # names as every report writes them
+    earlier = classes_.ClassList() if restart else classes_.load(Path(out))
+    # a file graded before keeps its name (``submitted/aberg/01/01.ipynb`` given alone is
+    # still aberg's), so the journal knows it; names as every report writes them
+    known_paths = {entry.path: name for name, entry in earlier.entries.items()}
+    notebooks = labelled(
+        [(known_paths.get(str(path.absolute()), name), path)
+         for name, path in find_notebooks(submissions)]
+    )  # fmt: skip
     skipped = other_files(submissions)
     for path, why in skipped.items():
         print(f"not graded: {safe(path)}: {why}", file=sys.stderr)
@@ -113,14 +121,12 @@ def grade_command(
               f"{', '.join(submissions)}", file=sys.stderr)
         return stop(1)
     surveyed = {name: _survey(path, known, assignment, student_field) for name, path in notebooks}
-    earlier = classes_.ClassList() if restart else classes_.load(Path(out))
-    found = classes_.resolve(
-        notebooks, {name: found[0] for name, found in surveyed.items()},
+    this_list = classes_.resolve(
+        notebooks, {name: survey[0] for name, survey in surveyed.items()},
         class_roster or earlier.as_roster(),
-        {name: found[1] for name, found in surveyed.items() if found[1]}, known,
+        {name: survey[1] for name, survey in surveyed.items() if survey[1]}, known,
     )  # fmt: skip
-    found = dataclasses.replace(found, skipped=skipped)
-    class_list = classes_.merged(earlier, found)
+    class_list = classes_.merged(earlier, dataclasses.replace(this_list, skipped=skipped))
     ours = {entry.assignment for entry in class_list.graded if entry.name in surveyed}
     versions = {name: assignment_version(known[name]) for name in known}
     try:
@@ -219,7 +225,7 @@ def _survey(
     return name, value if isinstance(value, str) and value.strip() else None
 
 
-def _with_student(grade: SubmissionGrade, class_list: object) -> SubmissionGrade:
+def _with_student(grade: SubmissionGrade, class_list: ClassList) -> SubmissionGrade:
     from attn_course.grader.students import student_of
 
     return dataclasses.replace(grade, student=student_of(grade.submission, class_list))
@@ -235,7 +241,7 @@ def _overridden(batch: BatchGrade, out: Path) -> BatchGrade:
     return apply_overrides(batch, overrides)
 
 
-def _print_class(class_list: object, surveyed: dict) -> None:
+def _print_class(class_list: ClassList, surveyed: dict) -> None:
     """What the grader found about the students: superseded files, late submissions, files
     not on the roster, students on it with no submission."""
     for entry in class_list.superseded:
@@ -255,7 +261,7 @@ def _print_class(class_list: object, surveyed: dict) -> None:
 
 
 def _paths_of(
-    batch: BatchGrade, class_list: object, given: dict[str, Path]
+    batch: BatchGrade, class_list: ClassList, given: dict[str, Path]
 ) -> list[tuple[str, Path]]:
     """(name, path) of each submission of ``batch`` whose notebook is still there: those of
     this run, and those of earlier runs at the path ``students.json`` recorded."""

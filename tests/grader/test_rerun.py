@@ -161,3 +161,13 @@ def test_nothing_to_grade_exits_1(tmp_path, capsys):
     error = capsys.readouterr().err
     assert "unzip it first" in error and "without any notebook" in error
     assert not (tmp_path / "out" / "grades.csv").exists()
+
+
+def test_a_file_of_nbgrader_layout_given_alone_keeps_its_student(graded, tmp_path, capsys):
+    folder, source = graded
+    out = tmp_path / "out"
+    shutil.copytree(source, out)
+    capsys.readouterr()
+    assert main(["grade", str(folder / BERG), "--out", str(out)]) == 0
+    assert "(1 from the journal)" in capsys.readouterr().out  # known by its first name
+    assert by_submission(out) == {SMITH: 7, DOE: 10, BERG: 10}
