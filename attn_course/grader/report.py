@@ -118,7 +118,7 @@ def write_reports(batch: BatchGrade, out: Path) -> dict[str, Path]:
     batch = cleaned(batch)
     pages = feedback_pages(batch, out / "feedback")
     paths = {"csv": out / "grades.csv", "json": out / "grades.json", "feedback": out / "feedback"}
-    with paths["csv"].open("w", newline="", encoding="utf-8") as stream:
+    with paths["csv"].open("w", newline="", encoding="utf-8-sig") as stream:  # BOM: Excel
         writer = csv.writer(stream)
         writer.writerow(COLUMNS)
         for submission in batch.submissions:
