@@ -1,7 +1,7 @@
 """Learner checks: ``check(fn)`` tests an exercise on fresh random cases and names the mistake.
 
 ```python
-from attn_course.checks import check
+from attn_course.checks import check, hint
 check(softmax)                 # the exercise is found from the name
 check("softmax", my_softmax)   # or named explicitly
 check(softmax, hint=1)         # the verdict, then the first hint (levels 1 to 3)
@@ -10,8 +10,9 @@ hint("softmax", level=2)       # hints without running the check
 
 A passing check prints one line; a failing one prints what went wrong, in words, with expected
 against actual on a small case, and raises ``CheckFailed``, an ``AssertionError`` (so an nbgrader
-grade cell scores zero) that IPython shows as one line under the verdict, without a traceback. The registry ``EXERCISES`` (name -> ``Exercise``: cases, points, forbidden built-ins,
-known mistakes) and ``ASSIGNMENTS`` (assignment id -> its exercise names, in order) are what the
+grade cell scores zero) that IPython shows as one line under the verdict, without a traceback.
+The registry ``EXERCISES`` (name -> ``Exercise``: cases, points, forbidden built-ins, known
+mistakes) and ``ASSIGNMENTS`` (assignment id -> its exercise names, in order) are what the
 grader uses too; points live only here.
 """
 
@@ -25,9 +26,9 @@ from collections.abc import Callable
 import torch
 
 from attn_course.checks import a01, a02, a03, a04, a05, a06, advice
-from attn_course.checks.hints import HINTS, ExerciseHints, format_hints
 from attn_course.checks.core import Case, Outcome, Verdict, record_forbidden, run_case
 from attn_course.checks.exercise import Exercise, Mistake
+from attn_course.checks.hints import HINTS, ExerciseHints, format_hints
 
 EXERCISES: dict[str, Exercise] = {
     exercise.name: exercise
@@ -117,7 +118,7 @@ def format_verdict(verdict: Verdict) -> str:
     return f"{text}\n{verdict.detail}" if verdict.detail else text
 
 
-class CheckFailed(AssertionError):  # noqa: N818 -- the learner reads it as "the check failed"
+class CheckFailed(AssertionError):
     """A check that did not pass. It is an ``AssertionError`` (an nbgrader grade cell that
     raises it scores zero); in IPython it renders as one line, since the verdict printed above
     it already says what went wrong, and a traceback into the checks would only bury it."""

@@ -65,7 +65,9 @@ def format_hints(hints: ExerciseHints, level: int) -> str:
 _ALL = (
     # --- assignment 01 -------------------------------------------------------------------------
     ExerciseHints(
-        "attention_scores", "easy", 10,
+        exercise="attention_scores",
+        difficulty="easy",
+        minutes=10,
         idea="A score is a dot product: multiply the query and one key feature by feature and "
         "add up. Do that for every key at once (lesson 01, 'Dot-product score').",
         shapes="query (..., D) and keys (..., S, D) share their leading dims. Make the query a "
@@ -74,7 +76,9 @@ _ALL = (
         "against every batch element's keys. Check the shape on a batch of 2: it must be (2, S).",
     ),
     ExerciseHints(
-        "softmax", "easy", 15,
+        exercise="softmax",
+        difficulty="easy",
+        minutes=15,
         idea="exp makes the scores positive, dividing by their sum makes them add up to 1. "
         "Subtracting the same number from every score changes nothing, so subtract the largest "
         "one first and exp can no longer overflow (lesson 02, 'the max-shift fix').",
@@ -86,7 +90,9 @@ _ALL = (
         "row's total. Try it on `torch.tensor([[1e4, 0.], [-1e4, -1e4 + 1]])`.",
     ),
     ExerciseHints(
-        "context_vector", "easy", 10,
+        exercise="context_vector",
+        difficulty="easy",
+        minutes=10,
         idea="The context is the weighted sum of the values: each value row times its weight, "
         "added over the S values (lesson 03, 'The weighted sum').",
         shapes="weights (..., S) against values (..., S, Dv): give the weights a row axis, "
@@ -97,7 +103,9 @@ _ALL = (
         "added.",
     ),
     ExerciseHints(
-        "SimpleAttention", "easy", 15,
+        exercise="SimpleAttention",
+        difficulty="easy",
+        minutes=15,
         idea="Three steps in forward: score every token with self.attention, softmax the "
         "scores over the sequence, weight the tokens and add them up (lesson 03, the "
         "`SimpleAttention` example).",
@@ -109,7 +117,9 @@ _ALL = (
     ),
     # --- assignment 02 -------------------------------------------------------------------------
     ExerciseHints(
-        "scaled_dot_product_attention", "medium", 25,
+        exercise="scaled_dot_product_attention",
+        difficulty="medium",
+        minutes=25,
         idea="Scores Q Kᵀ, divided by √D, masked, softmaxed over the keys, then a weighted "
         "sum of the values: lessons 01-03 in one function, with the scale of lesson 04 and "
         "the mask of lesson 05.",
@@ -121,7 +131,9 @@ _ALL = (
         "rows that no longer sum to 1.",
     ),
     ExerciseHints(
-        "causal_mask", "easy", 5,
+        exercise="causal_mask",
+        difficulty="easy",
+        minutes=5,
         idea="Query t may look at keys 0 … t: the allowed cells are the diagonal and "
         "everything below it (lesson 05).",
         shapes="A (size, size) boolean tensor; row = query, column = key; True = may attend.",
@@ -130,7 +142,9 @@ _ALL = (
         "only its first entry is True.",
     ),
     ExerciseHints(
-        "padding_mask", "easy", 10,
+        exercise="padding_mask",
+        difficulty="easy",
+        minutes=10,
         idea="Position s of sequence b is real when s < lengths[b]: compare a row of "
         "positions with each length (lesson 05).",
         shapes="positions (max_len,) against lengths (B,) as a column (B, 1): the comparison "
@@ -140,7 +154,9 @@ _ALL = (
     ),
     # --- assignment 03 -------------------------------------------------------------------------
     ExerciseHints(
-        "split_heads", "medium", 15,
+        exercise="split_heads",
+        difficulty="medium",
+        minutes=15,
         idea="Cut each token's D features into H consecutive pieces of Dh = D / H, then put "
         "the head axis in front of the token axis (lesson 07).",
         shapes="(B, T, D) -> view (B, T, H, Dh) -> transpose(1, 2) -> (B, H, T, Dh).",
@@ -149,7 +165,9 @@ _ALL = (
         "transpose.",
     ),
     ExerciseHints(
-        "merge_heads", "easy", 10,
+        exercise="merge_heads",
+        difficulty="easy",
+        minutes=10,
         idea="Undo split_heads: tokens back in front of the heads, then each token's heads "
         "side by side (lesson 07).",
         shapes="(B, H, T, Dh) -> transpose(1, 2) -> (B, T, H, Dh) -> reshape (B, T, H·Dh).",
@@ -157,7 +175,9 @@ _ALL = (
         "and `view` after a transpose fails (not contiguous): use `reshape`.",
     ),
     ExerciseHints(
-        "MultiHeadAttention", "medium", 30,
+        exercise="MultiHeadAttention",
+        difficulty="medium",
+        minutes=30,
         idea="Project the inputs with w_q, w_k, w_v, split each into heads, run scaled "
         "dot-product attention in every head at once, merge the heads, project with w_o "
         "(lesson 07).",
@@ -168,7 +188,9 @@ _ALL = (
     ),
     # --- assignment 04 -------------------------------------------------------------------------
     ExerciseHints(
-        "sinusoidal_positional_encoding", "medium", 20,
+        exercise="sinusoidal_positional_encoding",
+        difficulty="medium",
+        minutes=20,
         idea="Each pair of columns is a clock that turns at its own speed ω_i: sin in the even "
         "column, cos in the odd one, at angle pos · ω_i (lesson 10).",
         shapes="positions (seq_len, 1) times frequencies (d_model/2,) = angles "
@@ -179,7 +201,9 @@ _ALL = (
         "interleave, they are not two halves.",
     ),
     ExerciseHints(
-        "FeedForward", "easy", 5,
+        exercise="FeedForward",
+        difficulty="easy",
+        minutes=5,
         idea="Two linear layers with a GELU between them, applied to every token on its own "
         "(lesson 10).",
         shapes="(..., D) -> up -> (..., d_ff) -> GELU -> down -> (..., D).",
@@ -187,7 +211,9 @@ _ALL = (
         "`self.up` and `self.down`: a layer of your own keeps random weights.",
     ),
     ExerciseHints(
-        "TransformerEncoderBlock", "medium", 20,
+        exercise="TransformerEncoderBlock",
+        difficulty="medium",
+        minutes=20,
         idea="Pre-norm: each sub-layer reads a normalised copy of x and adds its result to x "
         "itself, attention first, then the feed-forward network (lesson 10).",
         shapes="Everything stays (B, T, D): h = norm1(x); x = x + attn(h, h, h, mask); then "
@@ -197,7 +223,9 @@ _ALL = (
     ),
     # --- assignment 05 -------------------------------------------------------------------------
     ExerciseHints(
-        "online_softmax", "hard", 35,
+        exercise="online_softmax",
+        difficulty="hard",
+        minutes=35,
         idea="Walk along each row one block at a time, keeping the largest score so far (m) "
         "and the sum of exp(score − m) so far (l). When m grows, the old sum was measured "
         "against the old maximum: rescale it (lesson 12).",
@@ -208,7 +236,9 @@ _ALL = (
         "unscaled gives wrong weights without any NaN.",
     ),
     ExerciseHints(
-        "tiled_attention", "hard", 45,
+        exercise="tiled_attention",
+        difficulty="hard",
+        minutes=45,
         idea="The online softmax of assignment 05's first task, applied to the scores of one "
         "block of keys at a time, with an output that is rescaled by the same correction as "
         "the running sum (lesson 12).",
@@ -222,7 +252,9 @@ _ALL = (
     ),
     # --- assignment 06 -------------------------------------------------------------------------
     ExerciseHints(
-        "apply_rotary", "medium", 25,
+        exercise="apply_rotary",
+        difficulty="medium",
+        minutes=25,
         idea="Treat features j and j + Dh/2 as the two coordinates of a point in a plane and "
         "turn it by the angle position · θ_j (lesson 13).",
         shapes="angles = positions (T, 1) times θ (Dh/2,) = (T, Dh/2), which broadcasts over "
@@ -232,7 +264,9 @@ _ALL = (
         "in float32: build them in float64 and cast cos and sin to x.dtype.",
     ),
     ExerciseHints(
-        "GroupedQueryAttention", "hard", 45,
+        exercise="GroupedQueryAttention",
+        difficulty="hard",
+        minutes=45,
         idea="Multi-head attention in which H query heads share G key/value heads, with RoPE "
         "on q and k and a causal mask that knows how many tokens the cache already holds "
         "(lesson 14).",
@@ -243,7 +277,9 @@ _ALL = (
         "`repeat_interleave`.",
     ),
     ExerciseHints(
-        "GreedyDecoder", "medium", 25,
+        exercise="GreedyDecoder",
+        difficulty="medium",
+        minutes=25,
         idea="Feed the prompt once, then one token per step: the caches remember everything "
         "the model has seen, so it never needs the whole sequence again (lesson 14).",
         shapes="prompt (B, T0) -> logits (B, T0, V); the next token is logits[:, -1].argmax "

@@ -67,7 +67,8 @@ def test_a_lesson_task_prints_its_verdict_and_lets_the_lesson_run_on(capsys):
         return (keys @ query).argmin()
 
     check(most_similar_key)  # raises nothing
-    assert capsys.readouterr().out.startswith("❌ most_similar_key: returns the key with the lowest")
+    printed = capsys.readouterr().out
+    assert printed.startswith("❌ most_similar_key: returns the key with the lowest")
 
 
 def test_check_needs_a_function_or_class():

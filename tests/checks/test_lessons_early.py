@@ -12,8 +12,7 @@ import torch
 
 from attn_course import reference
 from attn_course.checks import EXERCISES, check, run_check
-from attn_course.checks.lessons import TASKS
-from attn_course.checks.lessons import l01, l02, l03
+from attn_course.checks.lessons import TASKS, l01, l02, l03
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 SEEDS = range(5)

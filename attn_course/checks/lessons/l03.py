@@ -38,8 +38,8 @@ def _scores(case: Case, temperature: float | None = None) -> torch.Tensor:
     return -(differences**2) / temperature  # (T, S)
 
 
-def _estimate(case: Case) -> torch.Tensor:
-    weights = reference.softmax(_scores(case), dim=-1)  # (T, S)
+def _estimate(case: Case, temperature: float | None = None) -> torch.Tensor:
+    weights = reference.softmax(_scores(case, temperature), dim=-1)  # (T, S)
     return reference.context_vector(weights, case.args[2][:, None])[:, 0]  # (T, 1) -> (T,)
 
 
@@ -69,14 +69,12 @@ kernel_estimate = Exercise(
         Mistake(
             "the temperature is off: the squared distance is divided by σ² or 2σ, but the "
             "Gaussian kernel exp(−(x − xₛ)² / 2σ²) divides it by 2σ²",
-            lambda case: reference.softmax(_scores(case, case.args[3] ** 2), dim=-1)
-            @ case.args[2],
+            lambda case: _estimate(case, temperature=case.args[3] ** 2),
         ),
         Mistake(
             "the temperature is off: the squared distance is divided by σ² or 2σ, but the "
             "Gaussian kernel exp(−(x − xₛ)² / 2σ²) divides it by 2σ²",
-            lambda case: reference.softmax(_scores(case, 2 * case.args[3]), dim=-1)
-            @ case.args[2],
+            lambda case: _estimate(case, temperature=2 * case.args[3]),
         ),
         Mistake(
             "returns the plain mean of the y's (average pooling): every point counts 1/S, "
