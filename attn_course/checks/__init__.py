@@ -10,7 +10,7 @@ hint("softmax", level=2)       # hints without running the check
 
 A passing check prints one line; a failing one prints what went wrong, in words, with expected
 against actual on a small case, and raises ``CheckFailed``, an ``AssertionError`` (so an nbgrader
-grade cell scores zero) that IPython shows as one line under the verdict, without a traceback.
+grade cell scores zero) that IPython shows as two lines under the verdict, without a traceback.
 The registry ``EXERCISES`` (name -> ``Exercise``: cases, points, forbidden built-ins, known
 mistakes) and ``ASSIGNMENTS`` (assignment id -> its exercise names, in order) are what the
 grader uses too; points live only here.
@@ -120,19 +120,19 @@ def format_verdict(verdict: Verdict) -> str:
 
 class CheckFailed(AssertionError):
     """A check that did not pass. It is an ``AssertionError`` (an nbgrader grade cell that
-    raises it scores zero); in IPython it renders as one line, since the verdict printed above
+    raises it scores zero); in IPython it renders as two short lines, since the verdict above
     it already says what went wrong, and a traceback into the checks would only bury it."""
 
     def __init__(self, verdict: Verdict) -> None:
         super().__init__(f"{verdict.exercise}: {verdict.message}")
         self.verdict = verdict
 
-    def _render_traceback_(self) -> list[str]:  # IPython's protocol: the lines to show
+    def _render_traceback_(self) -> list[str]:  # IPython's protocol: what to show instead
         name = self.verdict.exercise
         return [
-            f"CheckFailed: {name} did not pass its check (the verdict above says why). "
-            f"Fix {name}, run its cell, then this one again; stuck? {_hint_call(name)} gives "
-            "a hint."
+            f"CheckFailed: {name} did not pass its check (the verdict above says why).",
+            f"Fix {name}, run its cell, then this one again. Stuck? {_hint_call(name)} gives "
+            "a hint.",
         ]
 
 

@@ -15,11 +15,13 @@ time under each task (``difficulty_line``), and a test holds the two together.
 
 from __future__ import annotations
 
+import textwrap
 from dataclasses import dataclass
 
 DIFFICULTIES = ("easy", "medium", "hard")
 LEVELS = (1, 2, 3)
 LEVEL_NAMES = {1: "the idea", 2: "the shapes", 3: "the line that usually goes wrong"}
+WIDTH = 92  # a notebook's output wraps long lines anywhere, even inside a word
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,8 @@ def format_hints(hints: ExerciseHints, level: int) -> str:
         raise ValueError(f"hint levels are 1, 2 and 3, not {level!r}")
     lines = [f"💡 {hints.exercise} ({hints.difficulty}, about {hints.minutes} minutes)"]
     for number in range(1, level + 1):
-        lines.append(f"hint {number}/3, {LEVEL_NAMES[number]}: {hints.hint(number)}")
+        text = f"hint {number}/3, {LEVEL_NAMES[number]}: {hints.hint(number)}"
+        lines.append(textwrap.fill(text, WIDTH, subsequent_indent="  ", break_on_hyphens=False))
     if level < LEVELS[-1]:
         lines.append(f"(level={level + 1} gives the next hint)")
     return "\n".join(lines)

@@ -1,4 +1,4 @@
-"""A failed check as a learner sees it in JupyterLab: the verdict, then one line, no traceback.
+"""A failed check as a learner sees it in JupyterLab: the verdict, then two lines, no traceback.
 
 The notebook is built here: a softmax without the max shift and its check, as in assignment 01,
 then the same check asked for a hint. The cell must still fail (nbgrader scores a grade cell
@@ -52,10 +52,11 @@ def test_a_failed_check_shows_its_verdict_and_no_traceback(lab):
         assert error.startswith("CheckFailed: softmax did not pass"), error
         assert "Traceback" not in error and "File " not in error
         assert "Traceback" not in text and ".py" not in text, "no frames of the course's code"
-        assert len(error.splitlines()) == 1
+        assert len(error.splitlines()) == 2
     hinted = "\n".join(shown[2]["texts"])
     assert "hint 1/3" in hinted and "hint 2/3" not in hinted
 
     lab.cells.nth(1).scroll_into_view_if_needed()
-    path = lab.screenshot("check-verdict-failed")
-    assert path.stat().st_size > 0
+    assert lab.screenshot("check-verdict-failed").stat().st_size > 0
+    lab.cells.nth(2).locator(".jp-OutputArea").scroll_into_view_if_needed()
+    assert lab.screenshot("check-verdict-hint").stat().st_size > 0
