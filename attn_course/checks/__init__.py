@@ -131,13 +131,13 @@ class CheckFailed(AssertionError):
         name = self.verdict.exercise
         return [
             f"CheckFailed: {name} did not pass its check (the verdict above says why).",
-            f"Fix {name}, run its cell, then this one again. Stuck? {_hint_call(name)} gives "
-            "a hint.",
+            f"Fix {name}, run its cell, then this one. Stuck? {_hint_call(name)} gives a hint.",
         ]
 
 
 def _hint_call(name: str) -> str:
-    return f"`hint({name!r})`" if name in HINTS else "the hints"
+    """How to ask for a hint with what the notebook already imported (``check``)."""
+    return f"`check({name}, hint=1)`" if name in HINTS else "the hints"
 
 
 def _name_of(name_or_obj: str | Callable) -> str:

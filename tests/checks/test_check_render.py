@@ -20,7 +20,7 @@ def test_a_failed_check_raises_an_assertion_error_that_renders_as_two_short_line
     assert str(raised.value).startswith("softmax: no max shift")
     first, second = raised.value._render_traceback_()
     assert first.startswith("CheckFailed: softmax did not pass")
-    assert "hint('softmax')" in second
+    assert "`check(softmax, hint=1)`" in second
     assert max(len(first), len(second)) <= 92  # short enough not to wrap in a notebook
     assert capsys.readouterr().out.startswith("❌ softmax: no max shift")
 
