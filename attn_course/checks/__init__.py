@@ -1,15 +1,18 @@
 """Learner checks: ``check(fn)`` tests an exercise on fresh random cases and names the mistake.
 
 ```python
-from attn_course.checks import check
+from attn_course.checks import check, hint
 check(softmax)                 # the exercise is found from the name
 check("softmax", my_softmax)   # or named explicitly
+check(softmax, hint=1)         # the verdict, then the first hint (levels 1 to 3)
+hint("softmax", level=2)       # hints without running the check
 ```
 
 A passing check prints one line; a failing one prints what went wrong, in words, with expected
-against actual on a small case, and raises ``AssertionError`` (so an nbgrader grade cell scores
-zero). The registry ``EXERCISES`` (name -> ``Exercise``: cases, points, forbidden built-ins,
-known mistakes) and ``ASSIGNMENTS`` (assignment id -> its exercise names, in order) are what the
+against actual on a small case, and raises ``CheckFailed``, an ``AssertionError`` (so an nbgrader
+grade cell scores zero) that IPython shows as two lines under the verdict, without a traceback.
+The registry ``EXERCISES`` (name -> ``Exercise``: cases, points, forbidden built-ins, known
+mistakes) and ``ASSIGNMENTS`` (assignment id -> its exercise names, in order) are what the
 grader uses too; points live only here.
 """
 
@@ -25,6 +28,7 @@ import torch
 from attn_course.checks import a01, a02, a03, a04, a05, a06, advice
 from attn_course.checks.core import Case, Outcome, Verdict, record_forbidden, run_case
 from attn_course.checks.exercise import Exercise, Mistake
+from attn_course.checks.hints import HINTS, ExerciseHints, format_hints
 
 EXERCISES: dict[str, Exercise] = {
     exercise.name: exercise
@@ -38,19 +42,23 @@ ASSIGNMENTS: dict[str, tuple[str, ...]] = {
 
 # What a learner's notebook may import from here: the grader's static rule allows exactly these
 # names (``attn_course.grader.static``), and the advice a check prints imports only these.
-LEARNER_API: tuple[str, ...] = ("check", "rebuild_case")
+LEARNER_API: tuple[str, ...] = ("check", "hint", "rebuild_case")
 
 __all__ = [
     "ASSIGNMENTS",
     "EXERCISES",
+    "HINTS",
     "LEARNER_API",
     "Case",
+    "CheckFailed",
     "Exercise",
+    "ExerciseHints",
     "Mistake",
     "Outcome",
     "Verdict",
     "check",
     "format_verdict",
+    "hint",
     "rebuild_case",
     "record_forbidden",
     "run_case",
@@ -110,24 +118,71 @@ def format_verdict(verdict: Verdict) -> str:
     return f"{text}\n{verdict.detail}" if verdict.detail else text
 
 
-def check(name_or_obj: str | Callable, obj: Callable | None = None) -> None:
-    """Check the learner's function or class; print the verdict, raise AssertionError if an
-    assignment's exercise is wrong (a lesson's task only prints)."""
+class CheckFailed(AssertionError):
+    """A check that did not pass. It is an ``AssertionError`` (an nbgrader grade cell that
+    raises it scores zero); in IPython it renders as two short lines, since the verdict above
+    it already says what went wrong, and a traceback into the checks would only bury it."""
+
+    def __init__(self, verdict: Verdict) -> None:
+        super().__init__(f"{verdict.exercise}: {verdict.message}")
+        self.verdict = verdict
+
+    def _render_traceback_(self) -> list[str]:  # IPython's protocol: what to show instead
+        name = self.verdict.exercise
+        return [
+            f"CheckFailed: {name} did not pass its check (the verdict above says why).",
+            f"Fix {name}, run its cell, then this one. Stuck? {_hint_call(name)} gives a hint.",
+        ]
+
+
+def _hint_call(name: str) -> str:
+    """How to ask for a hint with what the notebook already imported (``check``)."""
+    return f"`check({name}, hint=1)`" if name in HINTS else "the hints"
+
+
+def _name_of(name_or_obj: str | Callable) -> str:
+    if isinstance(name_or_obj, str):
+        return name_or_obj
+    name = getattr(name_or_obj, "__name__", None)
+    if not isinstance(name, str):
+        raise TypeError(f"check() needs a function or class, got {name_or_obj!r}")
+    return name
+
+
+def hint(name_or_obj: str | Callable, level: int = 1) -> None:
+    """Print hints 1 to ``level`` (1: the idea, 2: the shapes, 3: the line that usually goes
+    wrong) for an exercise, given by name or by the learner's function or class."""
+    name = _name_of(name_or_obj)
+    if name in HINTS:
+        print(format_hints(HINTS[name], level))
+    elif name in _lesson_tasks():
+        print(f"💡 {name} is a lesson's task: its answer is one click away, under the task")
+    else:
+        _exercise(name)  # raises, listing the exercises
+
+
+def check(name_or_obj: str | Callable, obj: Callable | None = None, *, hint: int = 0) -> None:
+    """Check the learner's function or class; print the verdict (then hints 1 to ``hint``, if
+    asked), and raise ``CheckFailed`` if an assignment's exercise is wrong (a lesson's task
+    only prints)."""
     if obj is None:
         obj = name_or_obj
-        name = getattr(obj, "__name__", None)
-        if not isinstance(name, str):
+        if isinstance(obj, str):
             raise TypeError(f"check() needs a function or class, got {obj!r}")
+        name = _name_of(obj)
     else:
         name = name_or_obj
+    lesson_task = name not in EXERCISES and name in _lesson_tasks()
     verdict = run_check(name, obj)
     if not verdict.passed:
         blame = advice.blame(_exercise(name), obj, run_check)
         verdict = dataclasses.replace(verdict, detail=f"{blame}\n{verdict.detail}".strip())
     print(format_verdict(verdict))
-    lesson_task = name in _lesson_tasks()  # nothing grades a lesson: no grader's refusals
-    for warning in () if lesson_task else advice.refusal_warnings():  # warns only
-        print(warning)
-    if not verdict.passed and not lesson_task:  # a lesson is run top to bottom
-        # and nothing grades it: only an assignment's check stops the notebook
-        raise AssertionError(f"{verdict.exercise}: {verdict.message}")
+    if hint and name in HINTS:
+        print(format_hints(HINTS[name], hint))
+    if not lesson_task:  # lessons are not graded: what the grader refuses is no concern there
+        for warning in advice.refusal_warnings():  # warns only: the check's verdict stands
+            print(warning)
+    if not verdict.passed and not lesson_task:  # a lesson is run top to bottom and nothing
+        # grades it: only an assignment's check stops the notebook
+        raise CheckFailed(verdict)

@@ -204,6 +204,6 @@ def test_exercise_checks_say_passed_for_right_code_and_name_the_mistake_in_wrong
     lab.run_cell(check_cell)
     shown = lab.outputs()[check_cell]
     assert shown["texts"][0].startswith("❌ softmax: no max shift"), shown["texts"]
-    assert "AssertionError" in shown["errors"][0], "a failed check makes its cell fail"
+    assert "CheckFailed" in shown["errors"][0], "a failed check makes its cell fail"
     lab.cells.nth(check_cell).scroll_into_view_if_needed()
     lab.screenshot("exercise-01-no-max-shift")
