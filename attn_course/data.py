@@ -56,43 +56,61 @@ def signal_token_task(
 
 SOURCE_WORDS = ("red", "blue", "green", "big", "small", "cat", "dog", "bird", "sees", "eats")
 TARGET_WORDS = ("ro", "bla", "ver", "gro", "pic", "mio", "wuf", "pip", "vi", "ma")
+STOP = len(TARGET_WORDS)  # target id of the full stop "." that ends every translation
+PAD = STOP + 1  # the id that fills source and target sentences up to the batch's length
 
 
 @dataclass(frozen=True)
 class ToyTranslation:
-    """Sentence pairs of a made-up language with a fixed word order (lesson 09).
+    """Sentence pairs of a made-up language that never says a word twice (lesson 09).
 
-    ``source`` (N, S) and ``target`` (N, S) int64 word ids into ``SOURCE_WORDS`` and
-    ``TARGET_WORDS``; word i of one language translates word i of the other. The target
-    language always puts its words in the order of ``TARGET_WORDS``, so where target word t
-    comes from depends on which words the source sentence holds.
+    ``source`` (N, S) int64 word ids into ``SOURCE_WORDS``, padded with ``PAD`` after
+    ``source_lengths`` (N,) real words; ``target`` (N, S + 1) int64 ids into ``TARGET_WORDS``
+    (word i of one language translates word i of the other), then ``STOP``, then ``PAD``.
     """
 
     source: torch.Tensor
     target: torch.Tensor
+    source_lengths: torch.Tensor
 
     @property
     def alignment(self) -> torch.Tensor:
-        """(N, S) int64: the source position that target position t translates."""
+        """(N, S + 1) int64: the source position that target position t translates (the
+        first occurrence of its word), -1 at the full stop and at padding."""
         same_word = self.target.unsqueeze(-1) == self.source.unsqueeze(-2)  # (N, T, S)
-        return same_word.int().argmax(dim=-1)  # (N, T): words are distinct, one match each
+        is_word = self.target < STOP  # (N, T)
+        first = same_word.int().argmax(dim=-1)  # (N, T): argmax returns the first match
+        return torch.where(is_word, first, -1)  # (N, T)
 
 
 def toy_translation_task(
-    num_pairs: int, seq_len: int = 6, *, generator: torch.Generator
+    num_pairs: int, min_len: int = 8, max_len: int = 16, *, generator: torch.Generator
 ) -> ToyTranslation:
-    """A translation whose word order depends on the words, not their positions (lesson 09).
+    """A translation whose alignment needs both the words and their positions (lesson 09).
 
-    Source sentences are ``seq_len`` distinct words from ``SOURCE_WORDS`` in random order; the
-    translation replaces word i by ``TARGET_WORDS[i]`` and sorts the words into the target
-    language's fixed order. No rule of the form "target position t reads source position s"
-    gets more than about one word in ``seq_len`` right.
+    Source sentences hold ``min_len .. max_len`` words drawn from ``SOURCE_WORDS`` with
+    repeats. The target language says each word once: it translates the source words in
+    order, skips every word already said, and ends with ``STOP``. Which source position
+    target word t comes from depends on which words stand before it (content) and where the
+    first unsaid word stands (position); the set of source words fixes only which words
+    appear, not their order.
     """
-    if not 0 < seq_len <= len(SOURCE_WORDS):
-        raise ValueError(f"need 0 < seq_len <= {len(SOURCE_WORDS)}, got {seq_len}")
-    order = torch.rand(num_pairs, len(SOURCE_WORDS), generator=generator).argsort(dim=-1)
-    source = order[:, :seq_len]  # (N, S): distinct words in random order
-    return ToyTranslation(source, source.sort(dim=-1).values)  # word i -> target word i
+    if not 1 <= min_len <= max_len:
+        raise ValueError(f"need 1 <= min_len <= max_len, got {min_len}, {max_len}")
+    N, S = num_pairs, max_len
+    lengths = torch.randint(min_len, max_len + 1, (N,), generator=generator)  # (N,)
+    words = torch.randint(len(SOURCE_WORDS), (N, S), generator=generator)  # (N, S)
+    is_real = torch.arange(S) < lengths.unsqueeze(-1)  # (N, S)
+    source = words.masked_fill(~is_real, PAD)  # (N, S)
+    same_word = source.unsqueeze(-1) == source.unsqueeze(-2)  # (N, S, S)
+    earlier = torch.ones(S, S, dtype=torch.bool).tril(diagonal=-1)  # (S, S): key before query
+    is_first = is_real & ~(same_word & earlier).any(dim=-1)  # (N, S): first occurrences
+    order = (~is_first).int().argsort(dim=-1, stable=True)  # (N, S): first occurrences first
+    kept = source.gather(1, order).masked_fill(~is_first.gather(1, order), PAD)  # (N, S)
+    target = torch.cat((kept, torch.full((N, 1), PAD)), dim=1)  # (N, S + 1)
+    stop_at = is_first.sum(dim=-1, keepdim=True)  # (N, 1): the number of words said
+    target = target.scatter(1, stop_at, STOP)  # (N, S + 1)
+    return ToyTranslation(source, target, lengths)
 
 
 @dataclass(frozen=True)

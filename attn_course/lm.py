@@ -5,6 +5,8 @@ A model here maps tokens (B, T) int64 to logits (B, T, V): row t holds the score
 at position t + 1. Everything is seeded through a ``torch.Generator``.
 """
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -58,12 +60,14 @@ def train_next_token(
     batch_size: int = 32,
     lr: float = 3e-3,
     generator: torch.Generator,
+    after_step: Callable[[int], None] | None = None,
 ) -> list[float]:
     """Train ``model`` to predict every next token of ``tokens`` (N, T) with AdamW (lessons 14, 15).
 
     Each step draws ``batch_size`` sequences with ``generator``, so the same initial weights
-    and generator give the same run. Returns the mean loss of every step; leaves the model in
-    eval mode.
+    and generator give the same run. ``after_step(step)``, when given, is called after every
+    optimizer step, e.g. to measure the model as it trains (lesson 15); it must not train the
+    model itself. Returns the mean loss of every step; leaves the model in eval mode.
     """
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
     model.train()
@@ -75,5 +79,7 @@ def train_next_token(
         loss.backward()
         optimizer.step()
         losses.append(loss.item())
+        if after_step is not None:
+            after_step(len(losses) - 1)
     model.eval()
     return losses

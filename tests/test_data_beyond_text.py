@@ -1,4 +1,5 @@
-"""The synthetic tasks of lessons 09 and 11: shapes, ranges, and the promised structure."""
+"""The synthetic tasks of lessons 09 and 11: shapes, ranges, and the promised structure
+(lesson 09's translation task itself: tests/test_translation.py)."""
 
 import pytest
 import torch
@@ -7,8 +8,6 @@ from attn_course.data import (
     GLYPHS,
     PEOPLE,
     PLACES,
-    SOURCE_WORDS,
-    TARGET_WORDS,
     TONE_FREQUENCIES,
     fact_lookup_task,
     shape_image_task,
@@ -19,30 +18,6 @@ from attn_course.data import (
 
 def gen(seed: int = 0) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
-
-
-def test_toy_translation_sorts_distinct_words_into_the_target_order():
-    pairs = toy_translation_task(50, seq_len=7, generator=gen())
-    assert pairs.source.shape == pairs.target.shape == (50, 7)
-    assert pairs.source.dtype == torch.int64
-    assert pairs.source.min() >= 0 and pairs.source.max() < len(SOURCE_WORDS)
-    assert len(SOURCE_WORDS) == len(TARGET_WORDS)
-    for source, target in zip(pairs.source.tolist(), pairs.target.tolist(), strict=True):
-        assert len(set(source)) == 7 and target == sorted(source)
-    rows = torch.arange(50).unsqueeze(-1)
-    assert torch.equal(pairs.source[rows, pairs.alignment], pairs.target)
-
-
-def test_toy_translation_alignment_depends_on_the_words():
-    pairs = toy_translation_task(600, seq_len=6, generator=gen(1))
-    for t in range(6):  # no fixed source position serves target position t in most sentences
-        counts = torch.bincount(pairs.alignment[:, t], minlength=6)
-        assert counts.max() < 0.5 * 600
-
-
-def test_toy_translation_needs_room_for_distinct_words():
-    with pytest.raises(ValueError, match="seq_len"):
-        toy_translation_task(3, seq_len=len(SOURCE_WORDS) + 1, generator=gen())
 
 
 def test_tasks_are_reproducible_from_the_generator():

@@ -102,7 +102,7 @@ def test_widget_cells_are_tagged_to_skip_output_comparison_not_marked_in_their_c
 MACHINE_DEPENDENT_CELLS = {
     "00_welcome": 3,
     "08_attention_in_a_model": 1,
-    "09_cross_attention": 2,
+    "09_cross_attention": 4,
     "12_efficient_attention": 1,
     "14_grouped_query_attention_and_kv_cache": 1,
     "15_induction_heads": 4,
@@ -187,3 +187,52 @@ def test_a_lesson_whose_baseline_keeps_up_fails():
     assert baseline_problems(nb, 2) == [
         "attention 1.00 not clearly ahead of the position-only baseline 0.90"
     ]
+
+
+# --- lesson 09: cross-attention against the skeptic's panel (issue 21) ------------------------
+# The lesson prints one row per model: name, learning rate, word and sentence accuracy on the
+# test pairs after the same number of steps. Cross-attention must beat every other model by at
+# least PANEL_GAP in words. (The same gap on three seeds: tests/test_translation.py.)
+
+PANEL_ROW = re.compile(r"^(\S.*?)\s+(\d[\d.e-]*)\s+(\d\.\d{3})\s+(\d\.\d{3})$", re.MULTILINE)
+PANEL_GAP = 0.2
+
+
+def panel_rows(nb) -> dict[str, tuple[float, float]]:
+    """The (words, sentences) per model of the printed panel table of a lesson."""
+    for cell in nb.cells:
+        for out in cell.get("outputs", []) if cell.cell_type == "code" else []:
+            text = out.get("text", "") if out.output_type == "stream" else ""
+            if text.startswith("model") and "sentences" in text.splitlines()[0]:
+                return {
+                    name: (float(words), float(sentences))
+                    for name, _, words, sentences in PANEL_ROW.findall(text)
+                }
+    return {}
+
+
+def panel_gap_problems(rows: dict[str, tuple[float, float]]) -> list[str]:
+    if "cross-attention" not in rows or len(rows) < 7:
+        return [f"a panel of {len(rows)} rows, not cross-attention and six baselines"]
+    attention = rows["cross-attention"][0]
+    return [
+        f"{name} {words:.3f} is within {PANEL_GAP} of cross-attention {attention:.3f}"
+        for name, (words, _) in rows.items()
+        if name != "cross-attention" and words > attention - PANEL_GAP
+    ]
+
+
+def test_lesson_09_cross_attention_beats_every_skeptic_model_by_the_gap():
+    nb = nbformat.read(ROOT / "notebooks" / "09_cross_attention.ipynb", as_version=4)
+    assert panel_gap_problems(panel_rows(nb)) == []
+
+
+def test_a_panel_where_one_skeptic_keeps_up_fails():
+    table = "model   lr   words   sentences\n" + "\n".join(
+        f"{name}   0.003   {words:.3f}   0.500"
+        for name, words in [("cross-attention", 0.95), ("flat MLP", 0.80)]
+        + [(f"baseline {i}", 0.40) for i in range(5)]
+    )
+    rows = panel_rows(notebook_printing(table))
+    assert panel_gap_problems(rows) == ["flat MLP 0.800 is within 0.2 of cross-attention 0.950"]
+# --- end of lesson 09's section ---------------------------------------------------------------

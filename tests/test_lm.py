@@ -74,3 +74,17 @@ def test_train_next_token_learns_a_deterministic_successor_and_is_reproducible()
     assert losses[-1] < 0.05 < math.log(5) < losses[0] + 0.5
     assert not model.training
     assert run()[1] == losses
+
+
+def test_train_next_token_calls_after_step_once_per_step_without_changing_the_run():
+    tokens = (torch.arange(12) % 5).repeat(40, 1)
+    seen = []
+
+    def run(after_step=None):
+        torch.manual_seed(0)
+        model = Bigram(5)
+        return train_next_token(model, tokens, steps=10, batch_size=8, lr=0.1,
+                                generator=torch.Generator().manual_seed(0), after_step=after_step)
+
+    assert run(seen.append) == run()
+    assert seen == list(range(10))
