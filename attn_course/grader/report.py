@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import math
 import re
 import unicodedata
 from collections.abc import Sequence
@@ -21,7 +22,8 @@ from pathlib import Path
 import jinja2
 from markupsafe import Markup, escape
 
-from attn_course.grader.pipeline import BatchGrade, SubmissionGrade
+from attn_course.grader.heatmap import from_record, heatmap_svg
+from attn_course.grader.pipeline import BatchGrade, SubmissionGrade, cell_place
 
 MAX_TEXT = 4000
 MAX_NAME = 300  # grade ids, exercise and assignment names, statuses
@@ -76,6 +78,10 @@ def clean(grade: SubmissionGrade) -> SubmissionGrade:
             status=safe(row.status, MAX_NAME),
             feedback=safe(row.feedback),
             detail=safe(row.detail),
+            mistake=safe(row.mistake, MAX_NAME),
+            override=safe(row.override),
+            seconds=_seconds(row.seconds),
+            heatmap=from_record(row.heatmap, short),
         )
         for row in grade.exercises
     )
@@ -95,10 +101,18 @@ def clean(grade: SubmissionGrade) -> SubmissionGrade:
         grade,
         submission=safe(grade.submission),
         assignment=safe(grade.assignment, MAX_NAME),
+        student=safe(grade.student, MAX_NAME),
         exercises=exercises,
         problems=problems,
         missing_layers=tuple(safe(layer, MAX_NAME) for layer in grade.missing_layers),
     )
+
+
+def _seconds(value: object) -> float:
+    """A time as the reports hold it: a finite, non-negative number of seconds (else 0)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return 0.0
+    return round(float(value), 3) if math.isfinite(value) and value > 0 else 0.0
 
 
 def csv_cell(value: object) -> object:
@@ -109,11 +123,18 @@ def csv_cell(value: object) -> object:
     return "'" + text if text.startswith(_FORMULA) else text
 
 
-COLUMNS = ("submission", "assignment", "exercise", "points", "max_points", "status", "feedback")
+COLUMNS = (
+    "submission", "assignment", "exercise", "points", "max_points", "status", "feedback",
+    "mistake",  # the stable id of the named mistake of a failed exercise ("" for none)
+)  # fmt: skip
 
 
-def write_reports(batch: BatchGrade, out: Path) -> dict[str, Path]:
-    """Write all reports under ``out``; return their paths by kind."""
+def write_reports(
+    batch: BatchGrade, out: Path, lessons_url: str | None = None
+) -> dict[str, Path]:
+    """Write all reports under ``out`` (``class.html`` reads ``out/similarity.csv`` as it is;
+    ``lessons_url``: the course's static site, to link each mistake to its lesson); return
+    their paths by kind."""
     out.mkdir(parents=True, exist_ok=True)
     batch = cleaned(batch)
     pages = feedback_pages(batch, out / "feedback")
@@ -131,12 +152,16 @@ def write_reports(batch: BatchGrade, out: Path) -> dict[str, Path]:
                     _number(grade.max_points),
                     grade.status,
                     grade.feedback,
+                    grade.mistake,
                 )
                 writer.writerow([csv_cell(value) for value in row])
     document = summary(
         batch, {name: page.relative_to(out).as_posix() for name, page in pages.items()}
     )
     paths["json"].write_text(json.dumps(document, indent=1, ensure_ascii=False) + "\n", "utf-8")
+    from attn_course.grader.classreport import write_class_report
+
+    paths["class"] = write_class_report(batch, out, pages, lessons_url)
     return paths
 
 
@@ -157,6 +182,7 @@ def summary(batch: BatchGrade, pages: dict[str, str]) -> dict:
     submissions = [
         {
             "submission": safe(submission.submission),
+            "student": submission.student,
             "assignment": submission.assignment,
             "points": _number(submission.points),
             "max_points": _number(submission.max_points),
@@ -169,12 +195,16 @@ def summary(batch: BatchGrade, pages: dict[str, str]) -> dict:
                     "status": grade.status,
                     "feedback": safe(grade.feedback),
                     "detail": safe(grade.detail),
+                    "mistake": grade.mistake,
+                    "override": grade.override,
+                    "seconds": grade.seconds,
                 }
                 for grade in submission.exercises
             ],
             "cell_problems": [
                 {
                     "cell": cell.index,
+                    "where": cell_place(cell),
                     "grade_id": cell.grade_id,
                     "status": cell.status,
                     "task": cell.task,
@@ -256,7 +286,10 @@ _TEMPLATES = jinja2.Environment(
     autoescape=True,
     undefined=jinja2.StrictUndefined,
 )
-_TEMPLATES.filters.update(code_spans=code_spans, number=_number, safe_text=safe)
+_TEMPLATES.filters.update(
+    code_spans=code_spans, number=_number, safe_text=safe, heatmap_svg=heatmap_svg,
+    cell_place=cell_place,
+)
 
 
 def feedback_html(submission: SubmissionGrade, missing_layers: tuple[str, ...] = ()) -> str:
@@ -287,7 +320,7 @@ def table(submission: SubmissionGrade) -> str:
         if g.status != "passed" and g.detail:
             lines += ["", f"{g.exercise} ({g.status}): {g.feedback}", g.detail]
     for cell in submission.problems:
-        lines.append(f"\nnote: {cell.where} {cell.status}: {cell.message}")
+        lines.append(f"\nnote: {cell_place(cell)} {cell.status}: {cell.message}")
     return safe("\n".join(lines), cap=64 * MAX_TEXT)
 
 
