@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import csv
 import functools
+import gc
 import io
 import re
 import statistics
@@ -162,11 +163,12 @@ def class_summary(
     similar: list[tuple[str, str, str, str]] = (),
     lessons_url: str | None = None,
     figures: bool = True,
+    is_clean: bool = False,
 ) -> ClassSummary:
-    """What the class report shows (``batch`` cleaned): ``pages`` maps each submission's
-    ``safe`` name to its page relative to the report folder; ``similar``: (submission,
-    other, share, other_share) rows of ``similarity.csv``."""
-    batch = cleaned(batch)
+    """What the class report shows: ``pages`` maps each submission's ``safe`` name to its
+    page relative to the report folder; ``similar``: (submission, other, share, other_share)
+    rows of ``similarity.csv``; ``is_clean``: ``batch`` is ``cleaned`` already."""
+    batch = batch if is_clean else cleaned(batch)
     by_name = {submission.submission: submission for submission in batch.submissions}
 
     def student(submission: SubmissionGrade, anchor: str = "") -> Student:
@@ -295,11 +297,15 @@ def read_similarity(out: Path) -> list[tuple[str, str, str, str]]:
 
 
 def write_class_report(
-    batch: BatchGrade, out: Path, pages: dict[str, Path], lessons_url: str | None = None
+    batch: BatchGrade,
+    out: Path,
+    pages: dict[str, Path],
+    lessons_url: str | None = None,
+    is_clean: bool = False,
 ) -> Path:
     """Write ``out/class.html`` (``pages``: submission -> its feedback page); return its path."""
     links = {name: page.relative_to(out).as_posix() for name, page in pages.items()}
-    summary = class_summary(batch, links, read_similarity(out), lessons_url)
+    summary = class_summary(batch, links, read_similarity(out), lessons_url, is_clean=is_clean)
     path = out / CLASS_PAGE
     path.write_text(class_html(summary), encoding="utf-8")
     return path
@@ -386,5 +392,11 @@ def rebuild_reports(
     return their paths by kind. Nothing is graded; ``similarity.csv`` is read as it is."""
     from attn_course.grader.report import write_reports
 
-    batch = adjust(journal_batch(out), out)
-    return write_reports(batch, out, lessons_url=lessons_url)
+    collecting = gc.isenabled()
+    gc.disable()  # a journal of 1,000 grades is many small objects: no full scans of them
+    try:
+        batch = adjust(journal_batch(out), out)
+        return write_reports(batch, out, lessons_url=lessons_url)
+    finally:
+        if collecting:
+            gc.enable()

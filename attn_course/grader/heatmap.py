@@ -12,6 +12,7 @@ and capped (the journal is a file anyone with the folder can edit).
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -43,8 +44,8 @@ class Heatmap:
 
 def capture(name: str, case_label: str, expected: Any, actual: Any) -> Heatmap | None:
     """The heatmap of a failing case whose output (or an item of the tuple it returns) looks
-    like attention weights (rows of non-negative numbers summing to 1), scores (``name`` says
-    so) or a boolean mask, of 2 to 4 dimensions; None for any other output."""
+    like attention weights (rows or columns of non-negative numbers summing to 1), scores
+    (``name`` says so) or a boolean mask, of 2 to 4 dimensions; None for any other output."""
     import torch
 
     pairs = (
@@ -80,9 +81,10 @@ def _kind(name: str, expected: Any) -> str | None:
     if "score" in name.lower():
         return "scores"
     if finite.numel() == expected.numel() and bool((expected >= 0).all()):
-        sums = expected.double().sum(-1)
-        if bool((((sums - 1).abs() < 1e-3) | (sums.abs() < 1e-6)).all()):
-            return "weights"
+        for dim in (-1, -2):  # rows of weights, or columns (a softmax over another dim)
+            sums = expected.double().sum(dim)
+            if bool((((sums - 1).abs() < 1e-3) | (sums.abs() < 1e-6)).all()):
+                return "weights"
     return None
 
 
@@ -146,6 +148,11 @@ def from_record(record: object, text: Any = str) -> Heatmap | None:
     """A heatmap as the journal holds it (a dict, or a ``Heatmap``) checked: rows of numbers
     of one shape, at most ``MAX_SIDE`` each way, ``differs`` of the same shape; its texts passed
     through ``text`` (the reports' cleaning). None for anything else."""
+    if isinstance(record, Heatmap) and _well_formed(record):  # already checked: labels only
+        case, kind, where = (text(label) for label in (record.case, record.kind, record.where))
+        if (case, kind, where) == (record.case, record.kind, record.where):
+            return record
+        return Heatmap(case, kind, where, record.expected, record.actual, record.differs)
     if isinstance(record, Heatmap):
         record = {
             "case": record.case, "kind": record.kind, "where": record.where,
@@ -176,6 +183,27 @@ def from_record(record: object, text: Any = str) -> Heatmap | None:
     return Heatmap(case, kind, where, expected, actual, differs)
 
 
+def _well_formed(heatmap: Heatmap) -> bool:
+    """Whether a ``Heatmap`` holds three tuples of tuples of one shape within the cap, of
+    floats and bools (cheap: what ``capture`` and ``from_record`` make passes)."""
+    grids = (heatmap.expected, heatmap.actual, heatmap.differs)
+    if not all(type(grid) is tuple and 0 < len(grid) <= MAX_SIDE for grid in grids):
+        return False
+    width = len(heatmap.expected[0])
+    if not 0 < width <= MAX_SIDE or len({len(grid) for grid in grids}) != 1:
+        return False
+    for want, got, differs in zip(*grids, strict=True):
+        if not (type(want) is type(got) is type(differs) is tuple):
+            return False
+        if not len(want) == len(got) == len(differs) == width:
+            return False
+        if not all(type(v) is float for v in (*want, *got)):
+            return False
+        if not all(type(v) is bool for v in differs):
+            return False
+    return all(isinstance(label, str) for label in (heatmap.case, heatmap.kind, heatmap.where))
+
+
 def _matrix(rows: object) -> tuple[tuple[float, ...], ...]:
     if not isinstance(rows, list | tuple) or not rows or len(rows) > MAX_SIDE:
         raise TypeError("not a matrix")
@@ -189,22 +217,26 @@ def _matrix(rows: object) -> tuple[tuple[float, ...], ...]:
     return tuple(matrix)
 
 
-# a colour scale from pale to dark blue (light for 0, dark for the largest weight)
-_LOW, _HIGH = (247, 251, 255), (8, 48, 107)
+# a colour scale from pale to dark blue (light for 0, dark for the largest weight), 256 steps
+_ENDS = ((247, 8), (251, 48), (255, 107))  # (red, green, blue) of 0 and of the top
+_PALETTE = tuple(
+    "#" + "".join(f"{round(low + (high - low) * step / 255):02x}" for low, high in _ENDS)
+    for step in range(256)
+)
 
 
 def _colour(value: float, low: float, high: float) -> str:
     if not math.isfinite(value):
         return "#f0a202"  # NaN or inf: amber, named in the cell's tooltip
     share = 0.0 if high <= low else min(1.0, max(0.0, (value - low) / (high - low)))
-    red, green, blue = (round(a + (b - a) * share) for a, b in zip(_LOW, _HIGH, strict=True))
-    return f"#{red:02x}{green:02x}{blue:02x}"
+    return _PALETTE[round(share * 255)]
 
 
 def _label(value: float) -> str:
     return f"{value:.4g}" if math.isfinite(value) else str(value)
 
 
+@functools.lru_cache(maxsize=256)  # a mistake common in the class draws the same picture
 def heatmap_svg(heatmap: Heatmap) -> Markup:
     """The learner's slice beside the expected one as one SVG element: one colour scale for
     both, a red outline (class ``differs``) on every cell that differs, each cell's value in
@@ -227,25 +259,27 @@ def heatmap_svg(heatmap: Heatmap) -> Markup:
         x0 = left + position * (cols * CELL + gap)
         parts.append(f'<text x="{x0}" y="{top - 8}" class="grid-title">{title}</text>')
         parts.append(f'<g class="grid {title}">')
-        for r, row in enumerate(grid):
+        outlines = []
+        for r, (row, wanted, differs) in enumerate(
+            zip(grid, heatmap.expected, heatmap.differs, strict=True)
+        ):
+            y = top + r * CELL
             for c, value in enumerate(row):
-                differs = heatmap.differs[r][c]
-                css = ' class="differs"' if differs else ""
+                x = x0 + c * CELL
+                tip = f"[{r}, {c}] {title}: {_label(value)}"
+                if position == 0:
+                    tip += f", expected {_label(wanted[c])}"
+                css = ' class="differs"' if differs[c] else ""
                 parts.append(
-                    f'<rect{css} x="{x0 + c * CELL}" y="{top + r * CELL}" width="{CELL}" '
-                    f'height="{CELL}" fill="{_colour(value, low, high)}">'
-                    f"<title>[{r}, {c}] {title}: {_label(value)}"
-                    + (f", expected {_label(heatmap.expected[r][c])}" if title == "yours" else "")
-                    + "</title></rect>"
+                    f'<rect{css} x="{x}" y="{y}" width="{CELL}" height="{CELL}" '
+                    f'fill="{_colour(value, low, high)}"><title>{tip}</title></rect>'
                 )
-        for r, row in enumerate(heatmap.differs):  # outlines last: drawn over the neighbours
-            for c, differs in enumerate(row):
-                if differs:
-                    parts.append(
-                        f'<rect class="outline" x="{x0 + c * CELL + 1}" y="{top + r * CELL + 1}" '
-                        f'width="{CELL - 2}" height="{CELL - 2}" fill="none" stroke="#cf222e" '
-                        'stroke-width="2"/>'
+                if differs[c]:  # drawn last, over the neighbours
+                    outlines.append(
+                        f'<rect class="outline" x="{x + 1}" y="{y + 1}" width="{CELL - 2}" '
+                        f'height="{CELL - 2}" fill="none" stroke="#cf222e" stroke-width="2"/>'
                     )
+        parts += outlines
         parts.append("</g>")
     parts.append("</svg>")
     return Markup("".join(parts))

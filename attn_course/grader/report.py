@@ -136,8 +136,8 @@ def write_reports(
     ``lessons_url``: the course's static site, to link each mistake to its lesson); return
     their paths by kind."""
     out.mkdir(parents=True, exist_ok=True)
-    batch = cleaned(batch)
-    pages = feedback_pages(batch, out / "feedback")
+    batch = cleaned(batch)  # once: the stages below take it as it is
+    pages = feedback_pages(batch, out / "feedback", is_clean=True)
     paths = {"csv": out / "grades.csv", "json": out / "grades.json", "feedback": out / "feedback"}
     with paths["csv"].open("w", newline="", encoding="utf-8") as stream:
         writer = csv.writer(stream)
@@ -156,12 +156,13 @@ def write_reports(
                 )
                 writer.writerow([csv_cell(value) for value in row])
     document = summary(
-        batch, {name: page.relative_to(out).as_posix() for name, page in pages.items()}
-    )
+        batch, {name: page.relative_to(out).as_posix() for name, page in pages.items()},
+        is_clean=True,
+    )  # fmt: skip
     paths["json"].write_text(json.dumps(document, indent=1, ensure_ascii=False) + "\n", "utf-8")
     from attn_course.grader.classreport import write_class_report
 
-    paths["class"] = write_class_report(batch, out, pages, lessons_url)
+    paths["class"] = write_class_report(batch, out, pages, lessons_url, is_clean=True)
     return paths
 
 
@@ -174,11 +175,11 @@ def cleaned(batch: BatchGrade) -> BatchGrade:
     )
 
 
-def summary(batch: BatchGrade, pages: dict[str, str]) -> dict:
+def summary(batch: BatchGrade, pages: dict[str, str], is_clean: bool = False) -> dict:
     """What ``grades.json`` holds: every row with its detail, totals per submission and for
     the batch, the seed of the hidden cases and the limits (``pages``: the feedback page of
-    each submission, by its ``safe`` name)."""
-    batch = cleaned(batch)
+    each submission, by its ``safe`` name; ``is_clean``: ``batch`` is ``cleaned`` already)."""
+    batch = batch if is_clean else cleaned(batch)
     submissions = [
         {
             "submission": safe(submission.submission),
@@ -258,10 +259,11 @@ def page_names(submissions: Sequence[str]) -> dict[str, str]:
 
 
 def feedback_pages(
-    batch: BatchGrade, folder: Path, names: dict[str, str] | None = None
+    batch: BatchGrade, folder: Path, names: dict[str, str] | None = None, is_clean: bool = False
 ) -> dict[str, Path]:
     """One HTML page per submission, named by ``names`` (default: ``page_names`` of the
-    batch's submissions); return submission -> page."""
+    batch's submissions); return submission -> page. ``is_clean``: ``batch`` is ``cleaned``
+    already (each grade is not cleaned again)."""
     folder.mkdir(parents=True, exist_ok=True)
     if names is None:
         names = page_names([submission.submission for submission in batch.submissions])
@@ -270,7 +272,8 @@ def feedback_pages(
         name = submission.submission
         page = folder / (names[name] if name in names else names[safe(name)])
         layers = batch.missing_layers or submission.missing_layers
-        page.write_text(feedback_html(submission, layers), encoding="utf-8")
+        html = _page(submission, layers) if is_clean else feedback_html(submission, layers)
+        page.write_text(html, encoding="utf-8")
         pages[safe(submission.submission)] = page
     return pages
 
@@ -295,8 +298,11 @@ _TEMPLATES.filters.update(
 def feedback_html(submission: SubmissionGrade, missing_layers: tuple[str, ...] = ()) -> str:
     """The feedback page of one submission (a complete, self-contained HTML document);
     ``missing_layers``: the sandbox layers it was graded without."""
-    submission = clean(submission)
-    missing_layers = tuple(safe(layer, MAX_NAME) for layer in missing_layers)
+    return _page(clean(submission), tuple(safe(layer, MAX_NAME) for layer in missing_layers))
+
+
+def _page(submission: SubmissionGrade, missing_layers: tuple[str, ...]) -> str:
+    """``feedback_html`` of a grade and layers that are ``clean`` already."""
     return _TEMPLATES.get_template("feedback.html").render(
         submission=submission,
         score=f"{_number(submission.points)} / {_number(submission.max_points)}",

@@ -50,8 +50,12 @@ def class_of_ten() -> BatchGrade:
         s.append(SubmissionGrade(f"s{i}.ipynb", "01", exercises(("failed", WRONG_DIM))))
     s.append(SubmissionGrade("s6.ipynb", "01", exercises(("failed", ""))))
     crash = exercises(scores="error")
-    crash = (crash[0], dataclasses.replace(
-        crash[1], feedback="attention_scores stopped the kernel on the hidden cases: SIGSEGV"))
+    crash = (
+        crash[0],
+        dataclasses.replace(
+            crash[1], feedback="attention_scores stopped the kernel on the hidden cases: SIGSEGV"
+        ),
+    )
     s.append(SubmissionGrade("s7.ipynb", "01", crash))
     timeout = exercises(scores="timeout")
     s.append(SubmissionGrade("s8.ipynb", "01", timeout,
@@ -155,7 +159,9 @@ def test_class_report_has_the_pass_rate_median_time_lesson_and_embedded_figures(
 def test_lessons_link_to_the_course_site_when_its_url_is_given():
     lesson = lesson_of("scaled_dot_product_attention", "https://example.org/course/")
     assert lesson.number == "04"
-    assert lesson.href == "https://example.org/course/notebooks/04_scaled_dot_product_attention.html"
+    assert (
+        lesson.href == "https://example.org/course/notebooks/04_scaled_dot_product_attention.html"
+    )
     assert lesson_of("not_an_exercise") is None
 
 

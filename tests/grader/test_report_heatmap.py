@@ -31,8 +31,7 @@ def causal_weights(T: int) -> tuple[torch.Tensor, torch.Tensor]:
 def outlined(svg: str) -> set[tuple[int, int]]:
     """(x, y) of the outlines drawn over differing cells."""
     return {
-        (int(x), int(y))
-        for x, y in re.findall(r'<rect class="outline" x="(\d+)" y="(\d+)"', svg)
+        (int(x), int(y)) for x, y in re.findall(r'<rect class="outline" x="(\d+)" y="(\d+)"', svg)
     }
 
 
@@ -181,3 +180,27 @@ def test_clean_caps_the_heatmaps_labels():
     row = ExerciseGrade("softmax", 0, 3, "failed", "f", heatmap=heatmap)
     cleaned = clean(SubmissionGrade("s.ipynb", "01", (row,))).exercises[0].heatmap
     assert len(cleaned.case) <= 300 and cleaned.differs == ((True,),)
+
+
+def test_a_graded_notebook_carries_the_heatmap_and_time_to_the_students_page(
+    submission_writer, tmp_path
+):
+    from attn_course.grader.pipeline import grade
+    from attn_course.grader.report import write_reports
+
+    source = (
+        "def softmax(scores, dim=-1):\n"  # always over the last dim, whatever dim says
+        "    exp = (scores - scores.amax(-1, keepdim=True)).exp()\n"
+        "    return exp / exp.sum(-1, keepdim=True)\n"
+    )
+    submission_writer(tmp_path, "softmax-wrong-dim", "fail", replace={"softmax": source})
+    batch = grade([tmp_path], Limits(timeout=60, budget=300), workers=1, seed=3)
+    (submission,) = batch.submissions
+    rows = {row.exercise: row for row in submission.exercises}
+    assert rows["softmax"].status == "failed" and rows["softmax"].heatmap is not None
+    assert any(map(any, rows["softmax"].heatmap.differs))
+    assert rows["attention_scores"].heatmap is None  # passed
+    assert all(row.seconds > 0 for row in rows.values())
+    page = write_reports(batch, tmp_path / "out")["feedback"] / "test-softmax-wrong-dim-fail.html"
+    text = page.read_text(encoding="utf-8")
+    assert text.count('<svg class="heatmap"') == 1 and 'class="outline"' in text
