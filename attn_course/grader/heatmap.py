@@ -20,7 +20,7 @@ from typing import Any
 from markupsafe import Markup, escape
 
 MAX_SIDE = 16  # cells per side of a heatmap (a larger output shows its window with the difference)
-CELL = 18  # pixels per cell in the SVG
+CELL = 22  # pixels per cell in the SVG
 
 
 @dataclass(frozen=True)
@@ -236,11 +236,22 @@ def _label(value: float) -> str:
     return f"{value:.4g}" if math.isfinite(value) else str(value)
 
 
+def _outline(x: int, y: int, leak: bool) -> str:
+    """The red outline of a cell that differs: thick where the expected value is 0 and the
+    learner's is not (weight past a mask), thin elsewhere."""
+    width, inset = (3, 2) if leak else (1.5, 1)
+    css = "outline leak" if leak else "outline"
+    return (
+        f'<rect class="{css}" x="{x + inset}" y="{y + inset}" width="{CELL - 2 * inset}" '
+        f'height="{CELL - 2 * inset}" fill="none" stroke="#cf222e" stroke-width="{width}"/>'
+    )
+
+
 @functools.lru_cache(maxsize=256)  # a mistake common in the class draws the same picture
 def heatmap_svg(heatmap: Heatmap) -> Markup:
     """The learner's slice beside the expected one as one SVG element: one colour scale for
-    both, a red outline (class ``differs``) on every cell that differs, each cell's value in
-    its tooltip."""
+    both, a red outline (class ``outline``; ``outline leak`` where only the learner's value
+    is not 0) on every cell that differs, each cell's value in its tooltip."""
     values = [v for grid in (heatmap.expected, heatmap.actual) for row in grid for v in row]
     finite = [v for v in values if math.isfinite(v)] or [0.0]
     low, high = min(min(finite), 0.0), max(finite)
@@ -275,10 +286,7 @@ def heatmap_svg(heatmap: Heatmap) -> Markup:
                     f'fill="{_colour(value, low, high)}"><title>{tip}</title></rect>'
                 )
                 if differs[c]:  # drawn last, over the neighbours
-                    outlines.append(
-                        f'<rect class="outline" x="{x + 1}" y="{y + 1}" width="{CELL - 2}" '
-                        f'height="{CELL - 2}" fill="none" stroke="#cf222e" stroke-width="2"/>'
-                    )
+                    outlines.append(_outline(x, y, leak=wanted[c] == 0 and row[c] != 0))
         parts += outlines
         parts.append("</g>")
     parts.append("</svg>")

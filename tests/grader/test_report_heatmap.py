@@ -13,7 +13,7 @@ from attn_course import reference
 from attn_course.checks import a01, a02
 from attn_course.checks.core import Outcome
 from attn_course.grader import static
-from attn_course.grader.heatmap import MAX_SIDE, Heatmap, capture, from_record, heatmap_svg
+from attn_course.grader.heatmap import CELL, MAX_SIDE, Heatmap, capture, from_record, heatmap_svg
 from attn_course.grader.journal import Journal
 from attn_course.grader.kernel import Execution, ExerciseRequest, ExerciseRun
 from attn_course.grader.pipeline import ExerciseGrade, SubmissionGrade, _status
@@ -28,10 +28,17 @@ def causal_weights(T: int) -> tuple[torch.Tensor, torch.Tensor]:
     return expected, reference.softmax(scores)
 
 
-def outlined(svg: str) -> set[tuple[int, int]]:
-    """(x, y) of the outlines drawn over differing cells."""
+def outlined(svg: str, grid: str = "yours", kind: str = "outline") -> set[tuple[int, int]]:
+    """(row, column) of the cells of ``grid`` (yours or expected) drawn with an outline whose
+    class is ``kind`` (outline: any, or "outline leak")."""
+    part = svg.split(f'<g class="grid {grid}">')[1].split("</g>")[0]
+    cells = re.findall(r'<rect (?:class="differs" )?x="(\d+)" y="(\d+)" width="22"', part)
+    x0, y0 = min(int(x) for x, _ in cells), min(int(y) for _, y in cells)
+    found = re.findall(r'<rect class="([a-z ]+)" x="(\d+)" y="(\d+)"', part)
     return {
-        (int(x), int(y)) for x, y in re.findall(r'<rect class="outline" x="(\d+)" y="(\d+)"', svg)
+        ((int(y) - y0) // CELL, (int(x) - x0) // CELL)
+        for css, x, y in found
+        if css.startswith("outline") and kind in css
     }
 
 
@@ -46,9 +53,8 @@ def test_a_leak_past_the_causal_mask_is_outlined_cell_by_cell():
     assert all(heatmap.expected[r][c] == 0 and heatmap.actual[r][c] > 0 for r, c in above)
     svg = str(heatmap_svg(heatmap))
     assert svg.count('class="differs"') == 2 * len(differs)  # yours and expected
-    # the outline of cell (r, c) of "yours" sits at (4 + 18 c + 1, 22 + 18 r + 1)
-    assert {(4 + 18 * c + 1, 22 + 18 * r + 1) for r, c in differs} <= outlined(svg)
-    assert len(outlined(svg)) == 2 * len(differs)
+    assert outlined(svg, "yours") == outlined(svg, "expected") == differs
+    assert outlined(svg, "yours", "leak") == above  # thick: weight where none is expected
 
 
 def test_only_the_cells_that_differ_are_outlined():
@@ -57,7 +63,8 @@ def test_only_the_cells_that_differ_are_outlined():
     actual[0, 3], actual[2, 1] = 0.25, actual[2, 1] + 1e-6  # a leak, and a rounding difference
     heatmap = capture("softmax", "c", expected, actual)
     assert [(r, c) for r in range(4) for c in range(4) if heatmap.differs[r][c]] == [(0, 3)]
-    assert outlined(str(heatmap_svg(heatmap))) == {(4 + 18 * 3 + 1, 23), (4 + 18 * 7 + 36 + 1, 23)}
+    svg = str(heatmap_svg(heatmap))
+    assert outlined(svg, "yours") == outlined(svg, "expected") == {(0, 3)}
 
 
 def test_the_weights_are_found_inside_an_output_tuple_and_the_other_outputs_ignored():
@@ -171,7 +178,7 @@ def test_the_students_page_shows_the_heatmap_with_hostile_labels_escaped():
     page = feedback_html(SubmissionGrade("s.ipynb", "01", (row,)))
     assert page.count('<svg class="heatmap"') == 1
     differing = sum(map(sum, heatmap.differs))
-    assert differing >= 6 and page.count('class="outline"') == 2 * differing
+    assert differing >= 6 and page.count('class="outline') == 2 * differing
     assert "<script>" not in page and "&lt;script&gt;" in page
 
 
@@ -203,4 +210,4 @@ def test_a_graded_notebook_carries_the_heatmap_and_time_to_the_students_page(
     assert all(row.seconds > 0 for row in rows.values())
     page = write_reports(batch, tmp_path / "out")["feedback"] / "test-softmax-wrong-dim-fail.html"
     text = page.read_text(encoding="utf-8")
-    assert text.count('<svg class="heatmap"') == 1 and 'class="outline"' in text
+    assert text.count('<svg class="heatmap"') == 1 and 'class="outline' in text
