@@ -44,7 +44,14 @@ def _grade(args: argparse.Namespace) -> int:
         args.submissions, args.out, args.timeout, args.workers, args.memory_limit,
         args.scheduler, args.seed, args.restart, args.similarity_threshold,
         args.budget, args.allow_weak_sandbox, tuple(args.allow_import),
+        args.roster, args.student_field, args.assignment,
     )  # fmt: skip
+
+
+def _export(args: argparse.Namespace) -> int:
+    from attn_course.grader.export import export_command
+
+    return export_command(args.dir, args.to, args.output)
 
 
 def _similar(args: argparse.Namespace) -> int:
@@ -63,10 +70,12 @@ def _report(args: argparse.Namespace) -> int:
     from attn_course.grader.classreport import rebuild_reports
 
     try:
-        paths = rebuild_reports(Path(args.dir), lessons_url=args.lessons_url)
+        paths, problems = rebuild_reports(Path(args.dir), lessons_url=args.lessons_url)
     except FileNotFoundError as error:
         print(f"attn-course report: error: {error}", file=sys.stderr)
         return 2
+    for problem in problems:
+        print(f"attn-course report: warning: {problem}", file=sys.stderr)
     print("wrote " + ", ".join(str(paths[kind]) for kind in ("csv", "json", "class"))
           + f" and {paths['feedback']}/")
     return 0
@@ -181,6 +190,14 @@ def build_parser() -> argparse.ArgumentParser:
                        metavar="MODULE",
                        help="let notebooks import MODULE too (repeatable; recorded in the "
                        "reports; a module that re-exports os, sys or builtins opens a way out)")
+    grade.add_argument("--roster", default=None, metavar="CSV",
+                       help="the class list: id, name, email, section (optional: login, "
+                       "canvas_id, files); see docs/instructors.md")
+    grade.add_argument("--student-field", default=None, metavar="KEY",
+                       help="notebook metadata field holding the student's id or e-mail "
+                       "(dotted, e.g. attn_course.student), looked up in the roster")
+    grade.add_argument("--assignment", default=None, metavar="NAME",
+                       help="the assignment of notebooks that do not name theirs (metadata lost)")
     grade.add_argument("--allow-weak-sandbox", action="store_true",
                        help="grade even where an isolation layer is missing (recorded in the "
                        "reports)")
@@ -196,6 +213,16 @@ def build_parser() -> argparse.ArgumentParser:
     similar.add_argument("--out", default="grades", metavar="DIR", help="report folder (grades)")
     _add_similarity(similar)
     similar.set_defaults(func=_similar)
+
+    export = commands.add_parser(
+        "export", help="write a gradebook (one row per student) from a graded folder"
+    )
+    export.add_argument("dir", metavar="DIR", help="the folder `attn-course grade --out` wrote")
+    export.add_argument("--to", required=True, choices=("csv", "canvas", "moodle", "nbgrader"),
+                        help="the gradebook's layout")
+    export.add_argument("--output", default=None, metavar="FILE",
+                        help="where to write it (default DIR/gradebook-<layout>.csv)")
+    export.set_defaults(func=_export)
 
     report = commands.add_parser(
         "report", help="write every report of a graded folder again from its journal (and "

@@ -74,22 +74,48 @@ def memory_events(prof: profile) -> list[Any]:
     return [event for event in events if event.name() == "[memory]"]
 
 
+def _allocations(fn: Callable[[], Any]) -> list[int]:
+    """The bytes PyTorch's CPU allocator took (+) and gave back (-) while ``fn()`` ran, in time
+    order (``fn``'s result is dropped inside the measurement)."""
+    with (
+        _silenced_stderr_fd(),
+        profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof,
+    ):
+        fn()
+    return [event.nbytes() for event in sorted(memory_events(prof), key=lambda e: e.start_ns())]
+
+
 def peak_memory_bytes(fn: Callable[[], Any]) -> int:
     """Peak bytes allocated by PyTorch on the CPU while ``fn()`` runs, above what was held before.
 
     Runs ``fn`` once under ``torch.profiler`` with ``profile_memory=True``; see the module
     docstring for the method. The result of ``fn`` is dropped after the measurement.
     """
-    with (
-        _silenced_stderr_fd(),
-        profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof,
-    ):
-        fn()
     held = peak = 0
-    for event in sorted(memory_events(prof), key=lambda e: e.start_ns()):
-        held += event.nbytes()  # positive when allocated, negative when released
+    for nbytes in _allocations(fn):
+        held += nbytes  # positive when allocated, negative when released
         peak = max(peak, held)
     return peak
+
+
+def held_memory_bytes(fn: Callable[[], Any]) -> int:
+    """Bytes that PyTorch allocated on the CPU during ``fn()`` and still holds after it: what
+    ``fn`` stored somewhere that outlives the call, such as a cache it filled (lesson 14).
+
+    The same replay as ``peak_memory_bytes``, read at the end instead of at the peak; ``fn``'s
+    own result is dropped inside the measurement, so it is not counted.
+    """
+    return sum(_allocations(fn))
+
+
+def load_average() -> float | None:
+    """The machine's 1-minute load average (None where the system has none, as on Windows):
+    how many programs wanted a core, on average, over the last minute. Recorded with every
+    timing, because on a shared machine it says how far the times can be trusted."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (AttributeError, OSError):
+        return None
 
 
 def time_call(fn: Callable[[], Any], repeats: int = 5, warmup: int = 1) -> float:
@@ -116,6 +142,7 @@ class AttentionCost:
     seq_len: int
     seconds: dict[str, float]
     peak_bytes: dict[str, int]
+    load_average: float | None = None  # the machine's 1-minute load, read after the timing
 
 
 def attention_versions(block_size: int = 256) -> dict[str, Callable[..., Any]]:
@@ -137,6 +164,7 @@ def measure_attention(
     per version, and each keeps its fastest time: a burst of load from other programs then
     slows all versions alike instead of one. Peak memory is measured in one more call each,
     with ``peak_memory_bytes`` (the profiler slows a call down, so it never runs while timing).
+    The machine's load average, read right after the timing, goes with the numbers.
     """
     g = torch.Generator().manual_seed(seed)
     q, k, v = (torch.randn(1, 1, seq_len, head_dim, generator=g) for _ in range(3))  # (B, H, T, Dh)
@@ -150,5 +178,6 @@ def measure_attention(
     for _ in range(repeats):
         for name, call in calls.items():
             seconds[name] = min(seconds[name], time_call(call, repeats=1, warmup=0))
+    load = load_average()
     peak_bytes = {name: peak_memory_bytes(call) for name, call in calls.items()}
-    return AttentionCost(seq_len, seconds, peak_bytes)
+    return AttentionCost(seq_len, seconds, peak_bytes, load)

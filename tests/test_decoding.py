@@ -1,6 +1,6 @@
 import torch
 
-from attn_course.decoding import kv_cache_bytes, measure_decoding
+from attn_course.decoding import kv_cache_bytes, measure_decoding, measure_generation
 from attn_course.reference import KVCache, TinyLanguageModel
 
 
@@ -39,3 +39,25 @@ def test_fewer_key_value_heads_make_a_proportionally_smaller_cache():
         model = TinyLanguageModel(7, 16, 4, G, 2)
         sizes[G] = measure_decoding(model, prompt, repeats=1).cache_bytes
     assert sizes[4] == 2 * sizes[2] == 4 * sizes[1]
+
+
+def test_measure_generation_times_both_ways_and_counts_the_tokens_fed():
+    fed = {True: [], False: []}
+
+    class Recorder(TinyLanguageModel):
+        def forward(self, tokens, caches=None):
+            fed[caches is not None].append(tokens.size(1))
+            return super().forward(tokens, caches)
+
+    torch.manual_seed(0)
+    model = Recorder(vocab_size=7, d_model=16, num_heads=4, num_kv_heads=2, num_layers=2).eval()
+    T0, new = 5, 4
+    cost = measure_generation(model, torch.randint(7, (2, T0)), new, repeats=2)
+    assert (cost.prompt_len, cost.new_tokens) == (T0, new)
+    runs = 3  # one warm-up and two timed runs each
+    assert fed[True] == [T0, 1, 1, 1] * runs  # the prompt once, then one token a step
+    assert fed[False] == [5, 6, 7, 8] * runs  # the whole sequence at every step
+    assert cost.tokens_fed_with_cache == sum(fed[True]) // runs == T0 + new - 1
+    assert cost.tokens_fed_without_cache == sum(fed[False]) // runs
+    assert cost.seconds_with_cache > 0 and cost.seconds_without_cache > 0
+    assert cost.speedup == cost.seconds_without_cache / cost.seconds_with_cache

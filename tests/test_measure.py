@@ -1,7 +1,14 @@
 import pytest
 import torch
 
-from attn_course.measure import measure_attention, memory_events, peak_memory_bytes, time_call
+from attn_course.measure import (
+    held_memory_bytes,
+    load_average,
+    measure_attention,
+    memory_events,
+    peak_memory_bytes,
+    time_call,
+)
 
 
 def test_peak_memory_sees_a_torch_allocation():
@@ -40,6 +47,30 @@ def test_measure_attention_reports_every_version():
     assert all(seconds > 0 for seconds in cost.seconds.values())
     assert cost.peak_bytes["naive"] >= 2 * 128 * 128 * 4  # scores and weights, float32
     assert cost.peak_bytes["tiled"] < 128 * 128 * 4  # less than one (T, S) matrix
+    assert cost.load_average is None or cost.load_average >= 0  # the load goes with the times
+
+
+def test_held_memory_counts_what_outlives_the_call_not_what_it_drops():
+    kept = []
+
+    def keep_one_drop_one():
+        torch.ones(1000, 1000)  # released at once
+        kept.append(torch.ones(500, 1000))  # still held after the call
+        return torch.ones(2000, 1000)  # the result is dropped inside the measurement
+
+    assert held_memory_bytes(keep_one_drop_one) == 500 * 1000 * 4
+    assert held_memory_bytes(lambda: torch.ones(1000, 1000)) == 0
+
+
+def test_load_average_is_the_systems_one_minute_figure(monkeypatch):
+    monkeypatch.setattr("os.getloadavg", lambda: (3.14159, 2.0, 1.0))
+    assert load_average() == 3.14
+
+    def no_load_average():
+        raise OSError("not on this system")
+
+    monkeypatch.setattr("os.getloadavg", no_load_average)
+    assert load_average() is None
 
 
 def test_memory_events_says_plainly_when_torch_keeps_them_elsewhere():

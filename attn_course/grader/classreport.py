@@ -9,8 +9,9 @@ overrides and the near copies of ``similarity.csv``, each linked to the students
 embedded as SVG data URIs: one file, readable offline and by e-mail.
 
 ``rebuild_reports`` writes ``grades.csv``, ``grades.json``, the feedback pages and
-``class.html`` again from ``DIR/journal.jsonl`` alone (``attn-course report DIR``), with the
-instructor's overrides when ``attn_course.grader.overrides`` is there; nothing is graded again.
+``class.html`` again from ``DIR/journal.jsonl`` (``attn-course report DIR``), with each
+submission's student and the instructor's ``overrides.csv`` (``export.current_batch``);
+nothing is graded again.
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ from pathlib import Path
 
 from attn_course.grader.pipeline import STOPPED_THE_KERNEL, BatchGrade, SubmissionGrade, cell_place
 from attn_course.grader.report import _TEMPLATES, MAX_NAME, _number, cleaned, safe
-from attn_course.grader.sandbox import Limits
 
 CLASS_PAGE = "class.html"
 FAILED = ("failed", "error")  # the statuses a mistake (named or not) is counted in
@@ -358,45 +358,33 @@ def _totals_figure(totals: list[float], max_points: float) -> str:
 # -- rebuilding every report from the journal ----------------------------------------------
 
 
-def _apply_overrides(batch: BatchGrade, out: Path) -> BatchGrade:
-    """``batch`` with ``out/overrides.csv`` applied, when ``attn_course.grader.overrides``
-    exists (it is written alongside); else ``batch`` as it is."""
-    try:  # LEAD: the names of overrides.py's reader and applier, once merged
-        from attn_course.grader.overrides import apply_overrides, read_overrides
-    except ImportError:
-        return batch
-    return apply_overrides(batch, read_overrides(out / "overrides.csv"))
+def reported_batch(out: Path) -> tuple[BatchGrade, list[str]]:
+    """The batch ``out``'s reports cover (``export.current_batch``: the journal's grades but
+    superseded files, each with its student, ``overrides.csv`` applied) and a message for each
+    override that could not be applied; raise FileNotFoundError without a journal."""
+    from attn_course.grader.export import current_batch
+    from attn_course.grader.journal import JOURNAL_NAME
 
-
-def journal_batch(out: Path) -> BatchGrade:
-    """The batch ``out/journal.jsonl`` holds, its submissions in the order of their names;
-    raise FileNotFoundError when there is no journal that can be read."""
-    from attn_course.grader.journal import JOURNAL_NAME, _read
-
-    path = out / JOURNAL_NAME
-    header, entries = _read(path) if path.is_file() else (None, [])
-    if header is None:
+    if not (out / JOURNAL_NAME).is_file():
         raise FileNotFoundError(f"no journal of a graded batch in {out} ({JOURNAL_NAME})")
-    grades = {grade.submission: grade for _, grade in entries}  # the last line of each wins
-    submissions = tuple(grades[name] for name in sorted(grades))
-    missing = tuple(sorted({layer for grade in submissions for layer in grade.missing_layers}))
-    return BatchGrade(submissions, header["seed"], Limits(**header["limits"]), missing)
+    return current_batch(out)
 
 
 def rebuild_reports(
     out: Path,
     lessons_url: str | None = None,
-    adjust: Callable[[BatchGrade, Path], BatchGrade] = _apply_overrides,
-) -> dict[str, Path]:
-    """Write every report of ``out`` again from its journal (``adjust``: the overrides);
-    return their paths by kind. Nothing is graded; ``similarity.csv`` is read as it is."""
+    load: Callable[[Path], tuple[BatchGrade, list[str]]] = reported_batch,
+) -> tuple[dict[str, Path], list[str]]:
+    """Write every report of ``out`` again from its journal and overrides (``load``); return
+    their paths by kind and the problems ``load`` found (overrides that could not be applied).
+    Nothing is graded; ``similarity.csv`` is read as it is."""
     from attn_course.grader.report import write_reports
 
     collecting = gc.isenabled()
     gc.disable()  # a journal of 1,000 grades is many small objects: no full scans of them
     try:
-        batch = adjust(journal_batch(out), out)
-        return write_reports(batch, out, lessons_url=lessons_url)
+        batch, problems = load(out)
+        return write_reports(batch, out, lessons_url=lessons_url), problems
     finally:
         if collecting:
             gc.enable()

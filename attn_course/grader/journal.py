@@ -1,7 +1,9 @@
 """The journal of a batch: ``DIR/journal.jsonl`` records each submission once it is graded, so
 that a batch killed at any moment resumes where it stopped.
 
-The first line names the batch (the seed of the hidden cases and the limits); each further
+The first line names the batch: the seed of the hidden cases, the limits, the grader's version
+(``attn_course.__version__``) and each assignment graded with the version of its exercises
+(``assignment_version``: a hash of their names and points); each further
 line is one finished submission: its name, the SHA-256 of the notebook's bytes and its
 ``SubmissionGrade``, every text in it cleaned and capped by ``report.clean`` (what the reports
 write). A line is appended and flushed to disk as soon as its grade is known; a line that
@@ -20,6 +22,7 @@ import os
 import secrets
 from pathlib import Path
 
+from attn_course import __version__
 from attn_course.grader.kernel import CellRun
 from attn_course.grader.pipeline import ExerciseGrade, SubmissionGrade
 from attn_course.grader.report import clean, safe
@@ -30,7 +33,19 @@ FORMAT = 1
 
 
 class JournalMismatch(Exception):
-    """The out folder holds a journal of a batch with another seed or other limits."""
+    """The out folder holds a journal of a batch with another seed or other limits, of another
+    assignment, or graded by another version of the grader or of the assignment."""
+
+
+GRADER = __version__  # the grader's version, as the journal records it
+
+
+def assignment_version(assignment: object) -> str:
+    """A short hash of an assignment's exercise names and points: what a batch's grades
+    mean (an exercise added, or points changed, changes it)."""
+    exercises = [[e.name, float(e.points)] for e in getattr(assignment, "exercises", ())]
+    text = json.dumps(exercises, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
 def digest(path: Path) -> str:
@@ -57,16 +72,30 @@ class Journal:
         self._line_open = False  # a write failed part-way: start the next line afresh
 
     @classmethod
-    def open(cls, folder: Path, seed: int | None, limits: Limits, restart: bool = False) -> Journal:
+    def open(
+        cls,
+        folder: Path,
+        seed: int | None,
+        limits: Limits,
+        restart: bool = False,
+        assignments: dict[str, str] | None = None,
+        versions: dict[str, str] | None = None,
+    ) -> Journal:
         """The journal of ``folder``, created if absent (or if ``restart``). ``seed`` None takes
-        the journal's seed, or a random one for a new journal.
-        Raise ``JournalMismatch`` when the journal's seed or limits differ from those asked."""
+        the journal's seed, or a random one for a new journal. ``assignments``: the
+        assignments of the submissions about to be graded, id -> ``assignment_version``;
+        ``versions``: the current version of every assignment the grader knows (None: neither
+        is checked, as for a journal read only).
+        Raise ``JournalMismatch`` when the journal's seed or limits differ from those asked, its
+        grader's version from this one, or when it holds a batch of other assignments or of
+        another version of them."""
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / JOURNAL_NAME
         header, entries = _read(path) if path.exists() and not restart else (None, [])
+        assignments = dict(assignments or {})
         if header is None:
             seed = secrets.randbits(62) if seed is None else seed
-            _write_lines(path, [_header(seed, limits)])
+            _write_lines(path, [_header(seed, limits, GRADER, assignments)])
             return cls(path, seed, {})
         journalled = Limits(**header["limits"])
         if seed is not None and seed != header["seed"]:
@@ -77,9 +106,13 @@ class Journal:
             raise JournalMismatch(
                 f"{path} is a batch graded with other limits ({_differences(journalled, limits)})"
             )
+        recorded = header.get("assignments") if isinstance(header.get("assignments"), dict) else {}
+        if versions is not None:
+            _same_batch(path, header.get("grader"), recorded, assignments, versions)
         done = {grade.submission: (sha256, grade) for sha256, grade in entries}
         lines = [_entry(sha256, grade) for sha256, grade in done.values()]
-        header = _header(header["seed"], journalled)  # as this grader writes it
+        grader = header.get("grader") if isinstance(header.get("grader"), str) else GRADER
+        header = _header(header["seed"], journalled, grader, {**recorded, **assignments})
         _write_lines(path, [header, *lines])  # without the lines that cannot be read
         return cls(path, header["seed"], done)
 
@@ -120,8 +153,45 @@ class Journal:
         self.close()
 
 
-def _header(seed: int, limits: Limits) -> dict:
-    return {"journal": FORMAT, "seed": seed, "limits": dataclasses.asdict(limits)}
+def read_journal(folder: Path) -> tuple[dict | None, dict[str, SubmissionGrade]]:
+    """The header and the grades (by submission name, in the order journalled) of
+    ``folder``'s journal, read only; (None, {}) where there is none. Never raises for what the
+    file holds."""
+    path = folder / JOURNAL_NAME
+    header, entries = _read(path) if path.exists() else (None, [])
+    return header, {grade.submission: grade for _, grade in entries}
+
+
+def _header(seed: int, limits: Limits, grader: str, assignments: dict[str, str]) -> dict:
+    return {
+        "journal": FORMAT, "seed": seed, "limits": dataclasses.asdict(limits), "grader": grader,
+        "assignments": dict(sorted(assignments.items())),
+    }  # fmt: skip
+
+
+def _same_batch(
+    path: Path,
+    grader: object,
+    recorded: dict,
+    assignments: dict[str, str],
+    versions: dict[str, str],
+) -> None:
+    """Raise ``JournalMismatch`` unless the journal's batch is one this grader may add to."""
+    if grader != GRADER:
+        was = f"attn-course {grader}" if isinstance(grader, str) else "an earlier attn-course"
+        raise JournalMismatch(f"{path} is a batch graded by {was}, not by {GRADER}")
+    others = sorted(set(assignments) - set(recorded))
+    if recorded and others:
+        raise JournalMismatch(
+            f"{path} is a batch of {', '.join(sorted(recorded))}; these submissions are of "
+            f"{', '.join(others)}"
+        )
+    for name, version in sorted(recorded.items()):
+        if versions.get(name, version) != version:
+            raise JournalMismatch(
+                f"{path} is a batch of {name} as it was before its exercises or points changed "
+                f"(version {version}, now {versions[name]})"
+            )
 
 
 def _entry(sha256: str, grade: SubmissionGrade) -> dict:

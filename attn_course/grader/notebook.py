@@ -22,6 +22,7 @@ from IPython.core.inputtransformer2 import TransformerManager
 from attn_course.grader import static
 from attn_course.grader.catalog import Assignment
 from attn_course.grader.kernel import CellCode
+from attn_course.grader.students import original_stem
 
 MAX_NOTEBOOK_BYTES = 32 << 20
 
@@ -64,6 +65,8 @@ def read(path: Path) -> nbformat.NotebookNode:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise InvalidSubmission("not a regular file")
         data = stream.read(MAX_NOTEBOOK_BYTES + 1)
+    if not data:
+        raise InvalidSubmission("an empty file (0 bytes): not a notebook")
     if len(data) > MAX_NOTEBOOK_BYTES:
         raise InvalidSubmission(f"larger than {MAX_NOTEBOOK_BYTES >> 20} MB")
     try:
@@ -82,21 +85,44 @@ def read(path: Path) -> nbformat.NotebookNode:
 
 
 def assignment_of(
-    notebook: nbformat.NotebookNode, path: Path, assignments: dict[str, Assignment]
+    notebook: nbformat.NotebookNode,
+    path: Path,
+    assignments: dict[str, Assignment],
+    default: str | None = None,
 ) -> Assignment:
-    """The assignment named in the notebook's metadata (``attn_course.assignment``)."""
+    """The assignment named in the notebook's metadata (``attn_course.assignment``); where
+    the metadata was lost: the file's stem (as the student saved it, without Canvas's prefix or
+    a ``-1`` / ``-Copy1`` suffix), else the nbgrader grade ids of its cells when they are those
+    of one assignment only, else ``default`` (``attn-course grade --assignment``)."""
     meta = notebook.metadata.get("attn_course", {})
     name = meta.get("assignment") if isinstance(meta, dict) else None
     if name is not None and not isinstance(name, str):
         raise InvalidSubmission("the notebook's attn_course.assignment is not a name")
-    if name is None and path.stem in assignments:
-        name = path.stem  # metadata lost (e.g. copied into a new notebook): trust the file name
+    if name is None:  # metadata lost (e.g. copied into a new notebook)
+        stem = original_stem(path.name)
+        if path.stem in assignments or stem in assignments:
+            name = path.stem if path.stem in assignments else stem
+        else:
+            name = by_grade_ids(notebook, assignments) or default
     if name not in assignments:
         known = ", ".join(assignments)
         if name is None:
             raise InvalidSubmission(f"the notebook does not name its assignment (known: {known})")
         raise InvalidSubmission(f"unknown assignment {name!r} (known: {known})")
     return assignments[name]
+
+
+def by_grade_ids(notebook: nbformat.NotebookNode, assignments: dict[str, Assignment]) -> str | None:
+    """The one assignment whose nbgrader grade ids (but ``setup``) the notebook's cells carry
+    most of; None when no assignment's ids are there, or two share the most."""
+    ids = {cell_grade_id(cell) for cell in notebook.cells} - {None, "setup"}
+    counts = sorted(
+        ((len(ids & {cell.grade_id for cell in a.cells}), a.id) for a in assignments.values()),
+        reverse=True,
+    )
+    if not counts or counts[0][0] == 0 or (len(counts) > 1 and counts[1][0] == counts[0][0]):
+        return None
+    return counts[0][1]
 
 
 def prepare(

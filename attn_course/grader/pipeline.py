@@ -102,8 +102,9 @@ class BatchGrade:
 
 def find_notebooks(paths: Iterable[str | Path]) -> list[tuple[str, Path]]:
     """(name, path) of every ``.ipynb`` given or inside a given folder; the name is the path
-    relative to the folder given (the file name for a file given). Raise FileNotFoundError for
-    a path that does not exist."""
+    relative to the folder given (the file name for a file given). Files of other kinds are
+    left out (``other_files`` says why). Raise FileNotFoundError for a path that does not
+    exist."""
     found: list[tuple[str, Path]] = []
     for given in map(Path, paths):
         if given.is_dir():
@@ -114,11 +115,53 @@ def find_notebooks(paths: Iterable[str | Path]) -> list[tuple[str, Path]]:
             )
             found += [(path.relative_to(given).as_posix(), path) for path in notebooks]
         elif given.is_file():
+            if given.suffix.lower() != ".ipynb":
+                continue  # not graded: ``other_files`` says why
             found.append((given.name, given))
         else:
             raise FileNotFoundError(f"no such file or folder: {given}")
     names = [name for name, _ in found]
     return [(name if names.count(name) == 1 else path.as_posix(), path) for name, path in found]
+
+
+# why a file given (or found in a folder given) is not graded, by its suffix
+NOT_NOTEBOOKS = {
+    ".zip": "a .zip archive: unzip it first, then grade the folder",
+    ".py": "a Python file, not a notebook: ask the student for the .ipynb",
+    ".html": "an HTML export, not a notebook: ask the student for the .ipynb",
+    ".pdf": "a PDF, not a notebook: ask the student for the .ipynb",
+}
+
+
+def other_files(paths: Iterable[str | Path]) -> dict[str, str]:
+    """Path -> why it is not graded, for each file given or inside a folder given that is not
+    an ``.ipynb`` (hidden files and checkpoints left out), and each folder without a notebook."""
+    found: dict[str, str] = {}
+    for given in map(Path, paths):
+        if given.is_dir():
+            files = [
+                path for path in sorted(given.rglob("*"))
+                if path.is_file()
+                and not any(part.startswith(".") for part in path.relative_to(given).parts)
+            ]  # fmt: skip
+            if not any(path.suffix.lower() == ".ipynb" for path in files):
+                found[given.as_posix()] = "a folder without any notebook (.ipynb)"
+        else:
+            files = [given] if given.is_file() else []
+        for path in files:
+            if path.suffix.lower() != ".ipynb":
+                why = NOT_NOTEBOOKS.get(path.suffix.lower(), "not a notebook (.ipynb)")
+                found[path.as_posix()] = why
+    return found
+
+
+def is_zip(path: Path) -> bool:
+    """Whether ``path`` starts like a .zip archive (Canvas's download, renamed or not)."""
+    try:
+        with path.open("rb") as stream:
+            return stream.read(4) == b"PK\x03\x04"
+    except OSError:
+        return False
 
 
 def grade(
@@ -154,14 +197,18 @@ def grade_each(
     assignments: dict[str, Assignment],
     workers: int | None = None,
     zygote: Zygote | None = None,
+    default_assignment: str | None = None,
 ) -> Iterator[SubmissionGrade]:
     """Grade (name, path) pairs ``workers`` at a time on this machine, yielding each grade as
-    it finishes (in any order). ``zygote``: one started early; closed at the end."""
+    it finishes (in any order). ``zygote``: one started early; closed at the end.
+    ``default_assignment``: the assignment of a notebook that does not say (``--assignment``)."""
     workers = max(1, min(workers or os.cpu_count() or 1, len(notebooks) or 1))
     keeper, pool = ZygoteKeeper(zygote), ThreadPoolExecutor(max_workers=workers)
     try:
         futures = [
-            pool.submit(grade_submission, name, path, seed, limits, assignments, keeper)
+            pool.submit(
+                grade_submission, name, path, seed, limits, assignments, keeper, default_assignment
+            )
             for name, path in notebooks
         ]
         for future in as_completed(futures):
@@ -178,10 +225,12 @@ def grade_submission(
     limits: Limits,
     assignments: dict[str, Assignment],
     zygote: ZygoteKeeper,
+    default_assignment: str | None = None,
 ) -> SubmissionGrade:
     """Grade one submission on the hidden cases of batch ``seed``: the one stage that the
     thread pool and the Dask workers (``attn_course.grader.distributed``) both run."""
-    return grade_notebook(name, path, assignments, limits, hidden_cases(seed), zygote)
+    cases = hidden_cases(seed)
+    return grade_notebook(name, path, assignments, limits, cases, zygote, default_assignment)
 
 
 @functools.lru_cache(maxsize=4)
@@ -233,12 +282,13 @@ def grade_notebook(
     limits: Limits,
     cases: _HiddenCases,
     zygote: ZygoteKeeper,
+    default_assignment: str | None = None,
 ) -> SubmissionGrade:
     """All stages for one submission; the budget counts from here (the static analysis too)."""
     deadline = budget_deadline(limits)  # the fair-credit re-runs share the one budget
     try:
         notebook = read(path)
-        assignment = assignment_of(notebook, path, assignments)
+        assignment = assignment_of(notebook, path, assignments, default_assignment)
     except InvalidSubmission as error:
         return SubmissionGrade(name, "", (ExerciseGrade("*", 0, 0, "invalid", str(error)),))
     try:

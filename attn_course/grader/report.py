@@ -139,7 +139,7 @@ def write_reports(
     batch = cleaned(batch)  # once: the stages below take it as it is
     pages = feedback_pages(batch, out / "feedback", is_clean=True)
     paths = {"csv": out / "grades.csv", "json": out / "grades.json", "feedback": out / "feedback"}
-    with paths["csv"].open("w", newline="", encoding="utf-8") as stream:
+    with paths["csv"].open("w", newline="", encoding="utf-8-sig") as stream:  # BOM: Excel
         writer = csv.writer(stream)
         writer.writerow(COLUMNS)
         for submission in batch.submissions:

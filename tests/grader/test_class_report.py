@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from attn_course.cli import main
-from attn_course.grader.classreport import journal_batch, lesson_of, rebuild_reports
+from attn_course.grader.classreport import lesson_of, rebuild_reports, reported_batch
 from attn_course.grader.journal import Journal
 from attn_course.grader.kernel import CellRun
 from attn_course.grader.pipeline import BatchGrade, ExerciseGrade, SubmissionGrade
@@ -167,7 +167,7 @@ def test_lessons_link_to_the_course_site_when_its_url_is_given():
 
 def test_grades_csv_and_json_carry_the_mistake_id(reported):
     out, _ = reported
-    with (out / "grades.csv").open(encoding="utf-8", newline="") as stream:
+    with (out / "grades.csv").open(encoding="utf-8-sig", newline="") as stream:
         rows = list(csv.DictReader(stream))
     mistakes = {(r["submission"], r["exercise"]): r["mistake"] for r in rows}
     assert mistakes[("s0.ipynb", "softmax")] == NO_SHIFT
@@ -192,36 +192,46 @@ def test_report_rebuilds_every_report_from_the_journal_alone(tmp_path):
     assert main(["report", str(tmp_path)]) == 0
     page = Page((tmp_path / "class.html").read_text(encoding="utf-8"))
     assert page.mistakes[NO_SHIFT]["count"] == 4 and page.mistakes[WRONG_DIM]["count"] == 2
-    with (tmp_path / "grades.csv").open(encoding="utf-8", newline="") as stream:
+    with (tmp_path / "grades.csv").open(encoding="utf-8-sig", newline="") as stream:
         rows = list(csv.DictReader(stream))
     assert len(rows) == 10 * 2 + 1
     assert {p.name for p in (tmp_path / "feedback").iterdir()} == {
         f"s{i}.html" for i in range(10)
     } | {"junk.html"}
-    rebuilt = journal_batch(tmp_path)
+    rebuilt, _ = reported_batch(tmp_path)
     assert {s.submission: s.points for s in rebuilt.submissions} == {
         s.submission: s.points for s in batch.submissions
     }
 
 
-def test_rebuild_applies_the_overrides_hook(tmp_path):
+def test_report_applies_overrides_csv_and_warns_of_one_it_cannot_apply(tmp_path, capsys):
     journalled(tmp_path, class_of_ten())
-
-    def full_marks_for_s6(batch: BatchGrade, out: Path) -> BatchGrade:
-        assert out == tmp_path
-        return dataclasses.replace(batch, submissions=tuple(
-            dataclasses.replace(s, exercises=tuple(
-                dataclasses.replace(g, points=g.max_points, override="regraded")
-                for g in s.exercises))
-            if s.submission == "s6.ipynb" else s
-            for s in batch.submissions))  # fmt: skip
-
-    rebuild_reports(tmp_path, adjust=full_marks_for_s6)
+    (tmp_path / "overrides.csv").write_text(
+        "student,exercise,points,comment\n"
+        "s6.ipynb,softmax,3,regraded by hand\n"
+        "nobody,softmax,1,no such student\n",
+        encoding="utf-8",
+    )
+    assert main(["report", str(tmp_path)]) == 0
+    assert "nobody" in capsys.readouterr().err
     document = json.loads((tmp_path / "grades.json").read_text(encoding="utf-8"))
     s6 = next(s for s in document["submissions"] if s["submission"] == "s6.ipynb")
-    assert s6["points"] == 5 and s6["exercises"][0]["override"] == "regraded"
+    assert s6["points"] == 5 and s6["exercises"][0]["override"] == "regraded by hand"
     page = (tmp_path / "feedback" / "s6.html").read_text(encoding="utf-8")
-    assert "Points set by the instructor: regraded" in page
+    assert "Points set by the instructor: regraded by hand" in page
+    text = (tmp_path / "class.html").read_text(encoding="utf-8")
+    assert "3 / 3: regraded by hand" in text and "feedback/s6.html#softmax" in text
+
+
+def test_rebuild_takes_the_batch_from_any_loader(tmp_path):
+    def one_student(out: Path) -> tuple[BatchGrade, list[str]]:
+        assert out == tmp_path
+        grade = SubmissionGrade("x.ipynb", "01", exercises(("failed", NO_SHIFT)))
+        return BatchGrade((grade,), seed=1), ["a problem"]
+
+    paths, problems = rebuild_reports(tmp_path, load=one_student)
+    assert problems == ["a problem"]
+    assert Page(paths["class"].read_text(encoding="utf-8")).mistakes[NO_SHIFT]["count"] == 1
 
 
 def test_report_of_a_folder_without_a_journal_is_an_error(tmp_path, capsys):

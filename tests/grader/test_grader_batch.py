@@ -363,7 +363,7 @@ def test_nothing_outside_the_sandbox_changed(graded):
 
 def test_reports(graded):
     batch, _, folder, _, _, out = graded
-    with (out / "grades.csv").open(newline="", encoding="utf-8") as stream:
+    with (out / "grades.csv").open(newline="", encoding="utf-8-sig") as stream:
         rows = list(csv.DictReader(stream))
     assert tuple(rows[0]) == COLUMNS
     assert len(rows) == sum(len(s.exercises) for s in batch.submissions)

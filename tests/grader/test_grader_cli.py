@@ -26,7 +26,7 @@ def test_grade_writes_the_reports_and_exits_0(submission_writer, tmp_path):
     result = attn_course("grade", str(folder), "--out", str(tmp_path / "out"), "--workers", "2")
     assert result.returncode == 0, result.stderr
     assert "graded 2 submissions: 10 / 10 points" in result.stdout
-    with (tmp_path / "out" / "grades.csv").open(newline="") as stream:
+    with (tmp_path / "out" / "grades.csv").open(newline="", encoding="utf-8-sig") as stream:
         rows = list(csv.reader(stream))
     assert rows[0] == [
         "submission",
@@ -134,3 +134,27 @@ def test_allow_import_widens_the_rule_and_is_recorded(submission_writer, tmp_pat
     assert header["limits"]["allowed_imports"] == ["json"]
     # resuming the batch without the allowance is refused, as with other limits
     assert main(["grade", str(folder), "--out", str(out)]) == 2
+
+
+def test_check_names_a_folder_and_a_zip_and_fails_an_invalid_notebook(tmp_path, capsys):
+    (tmp_path / "submissions.zip").write_bytes(b"PK\x03\x04")
+    (tmp_path / "renamed.ipynb").write_bytes(b"PK\x03\x04")  # Canvas's zip, renamed
+    assert main(["check", str(tmp_path)]) == 2
+    assert "is a folder" in capsys.readouterr().err
+    for name in ("submissions.zip", "renamed.ipynb"):
+        assert main(["check", str(tmp_path / name)]) == 2
+        assert "unzip it first" in capsys.readouterr().err
+    (tmp_path / "empty.ipynb").write_text("")
+    assert main(["check", str(tmp_path / "empty.ipynb")]) == 1
+    assert "empty file" in capsys.readouterr().out
+
+
+def test_grade_reports_files_that_are_not_notebooks(submission_writer, tmp_path):
+    folder = tmp_path / "submitted"
+    folder.mkdir()
+    submission_writer(folder, "correct", "pass")
+    (folder / "aberg_notes.py").write_text("x = 1\n")
+    result = attn_course("grade", str(folder), "--out", str(tmp_path / "out"))
+    assert result.returncode == 0, result.stderr
+    assert "aberg_notes.py: a Python file, not a notebook" in result.stderr
+    assert "graded 1 submissions: 10 / 10 points" in result.stdout

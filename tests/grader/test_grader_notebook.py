@@ -59,6 +59,9 @@ def test_assignment_comes_from_metadata_then_the_file_name(assignment, solution_
     assert assignment_of(notebook, tmp_path / "whatever.ipynb", known) is assignment
     del notebook.metadata["attn_course"]
     assert assignment_of(notebook, tmp_path / f"{assignment.id}.ipynb", known) is assignment
+    assert assignment_of(notebook, tmp_path / "mine.ipynb", known) is assignment  # grade ids
+    for cell in notebook.cells:
+        cell.metadata.pop("nbgrader", None)
     with pytest.raises(InvalidSubmission, match="does not name its assignment"):
         assignment_of(notebook, tmp_path / "mine.ipynb", known)
 

@@ -17,7 +17,13 @@ from pathlib import Path
 import pytest
 
 from attn_course.cli import main
-from attn_course.grader.journal import JOURNAL_NAME, Journal, JournalMismatch, digest
+from attn_course.grader.journal import (
+    JOURNAL_NAME,
+    Journal,
+    JournalMismatch,
+    assignment_version,
+    digest,
+)
 from attn_course.grader.kernel import CellRun
 from attn_course.grader.pipeline import ExerciseGrade, SubmissionGrade
 from attn_course.grader.report import MAX_NAME
@@ -290,3 +296,32 @@ def test_infrastructure_faults_are_graded_again_on_resume(tmp_path, monkeypatch)
     assert "a b.ipynb" in written[0]["a_b.html"] and "a_b.ipynb" in written[0]["a_b-2.html"]
     assert sorted(path.name for path in (out / "feedback").iterdir()) == sorted(written[0])
     assert "a b.ipynb" in (out / "feedback" / "a_b.html").read_text()
+
+
+def test_another_assignment_or_version_is_refused(tmp_path):
+    versions = {"01": "v1", "02": "v1"}
+    with Journal.open(tmp_path, SEED, Limits(), False, {"01": "v1"}, versions):
+        pass
+    with Journal.open(tmp_path, None, Limits(), False, {"01": "v1"}, versions) as journal:
+        assert journal.seed == SEED  # the same batch: accepted
+    with pytest.raises(JournalMismatch, match="is a batch of 01; these submissions are of 02"):
+        Journal.open(tmp_path, None, Limits(), False, {"02": "v1"}, versions)
+    with pytest.raises(JournalMismatch, match="before its exercises or points changed"):
+        Journal.open(tmp_path, None, Limits(), False, {"01": "v2"}, {"01": "v2"})
+    header = json.loads((tmp_path / JOURNAL_NAME).read_text())
+    del header["grader"]  # a journal of an earlier grader, which did not record its version
+    (tmp_path / JOURNAL_NAME).write_text(json.dumps(header) + "\n")
+    with pytest.raises(JournalMismatch, match="graded by an earlier attn-course"):
+        Journal.open(tmp_path, None, Limits(), False, {"01": "v1"}, versions)
+    with Journal.open(tmp_path, None, Limits(), True, {"02": "v1"}, versions):
+        pass  # --restart starts over
+
+
+def test_assignment_version_follows_exercise_names_and_points():
+    from attn_course.grader.catalog import course_assignments
+
+    assignment = course_assignments()["01_scores_softmax_context"]
+    version = assignment_version(assignment)
+    fewer = dataclasses.replace(assignment, exercises=assignment.exercises[:-1])
+    assert assignment_version(fewer) != version
+    assert assignment_version(dataclasses.replace(assignment)) == version

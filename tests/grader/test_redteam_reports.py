@@ -43,7 +43,7 @@ def reported(tmp_path_factory, submission_writer):
 
 
 def rows(out) -> list[dict]:
-    with (out / "grades.csv").open(newline="", encoding="utf-8") as stream:
+    with (out / "grades.csv").open(newline="", encoding="utf-8-sig") as stream:
         return list(csv.DictReader(stream))
 
 
