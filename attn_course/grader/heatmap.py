@@ -251,7 +251,7 @@ def _outline(x: int, y: int, leak: bool) -> str:
 def heatmap_svg(heatmap: Heatmap) -> Markup:
     """The learner's slice beside the expected one as one SVG element: one colour scale for
     both, a red outline (class ``outline``; ``outline leak`` where only the learner's value
-    is not 0) on every cell that differs, each cell's value in its tooltip."""
+    is not 0) on every cell that differs; a cell of yours shows both values in its tooltip."""
     values = [v for grid in (heatmap.expected, heatmap.actual) for row in grid for v in row]
     finite = [v for v in values if math.isfinite(v)] or [0.0]
     low, high = min(min(finite), 0.0), max(finite)
@@ -277,14 +277,17 @@ def heatmap_svg(heatmap: Heatmap) -> Markup:
             y = top + r * CELL
             for c, value in enumerate(row):
                 x = x0 + c * CELL
-                tip = f"[{r}, {c}] {title}: {_label(value)}"
-                if position == 0:
-                    tip += f", expected {_label(wanted[c])}"
                 css = ' class="differs"' if differs[c] else ""
-                parts.append(
+                rect = (
                     f'<rect{css} x="{x}" y="{y}" width="{CELL}" height="{CELL}" '
-                    f'fill="{_colour(value, low, high)}"><title>{tip}</title></rect>'
+                    f'fill="{_colour(value, low, high)}"'
                 )
+                if position == 0:  # the tooltip, once: yours and the expected value
+                    tip = f"[{r}, {c}] yours: {_label(value)}, expected {_label(wanted[c])}"
+                    rect += f"><title>{tip}</title></rect>"
+                else:
+                    rect += "/>"
+                parts.append(rect)
                 if differs[c]:  # drawn last, over the neighbours
                     outlines.append(_outline(x, y, leak=wanted[c] == 0 and row[c] != 0))
         parts += outlines
