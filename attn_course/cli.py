@@ -66,6 +66,21 @@ def _check(args: argparse.Namespace) -> int:
     return check_command(args.notebook, args.timeout, args.memory_limit, args.budget)
 
 
+def _report(args: argparse.Namespace) -> int:
+    from attn_course.grader.classreport import rebuild_reports
+
+    try:
+        paths, problems = rebuild_reports(Path(args.dir), lessons_url=args.lessons_url)
+    except FileNotFoundError as error:
+        print(f"attn-course report: error: {error}", file=sys.stderr)
+        return 2
+    for problem in problems:
+        print(f"attn-course report: warning: {problem}", file=sys.stderr)
+    print("wrote " + ", ".join(str(paths[kind]) for kind in ("csv", "json", "class"))
+          + f" and {paths['feedback']}/")
+    return 0
+
+
 def _positive(kind: type) -> callable:
     def parse(text: str) -> int | float:
         value = kind(text)
@@ -208,6 +223,16 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--output", default=None, metavar="FILE",
                         help="where to write it (default DIR/gradebook-<layout>.csv)")
     export.set_defaults(func=_export)
+
+    report = commands.add_parser(
+        "report", help="write every report of a graded folder again from its journal (and "
+        "overrides.csv), without grading: grades.csv, .json, feedback pages, class.html",
+    )
+    report.add_argument("dir", metavar="DIR", help="the --out folder of `attn-course grade`")
+    report.add_argument("--lessons-url", default=None, metavar="URL",
+                        help="the course's static site (make site), to link each mistake to "
+                        "the lesson that teaches it")
+    report.set_defaults(func=_report)
 
     check = commands.add_parser("check", help="grade your own notebook and print the verdicts")
     check.add_argument("notebook", metavar="NOTEBOOK", help="your .ipynb")

@@ -254,6 +254,7 @@ _FIELDS = {
     ExerciseGrade: {
         "exercise": str, "points": (int, float), "max_points": (int, float), "status": str,
         "feedback": str, "detail": str, "mistake": str, "override": str,
+        "seconds": (int, float), "heatmap": (dict, type(None)),
     },
     CellRun: {
         "index": int, "name": str, "grade_id": (str, type(None)), "status": str,

@@ -165,6 +165,7 @@ class ExerciseRun:
     status: str
     outcomes: list = field(default_factory=list)
     message: str = ""
+    seconds: float = 0.0  # the round trip of the request, a restart and replay included
 
 
 @dataclass(frozen=True)
@@ -302,6 +303,7 @@ class _Runner:
             "forbidden": list(request.forbidden),
             "reference": dataclasses.asdict(request.reference) if request.reference else None,
         }
+        started = time.monotonic()
         try:
             reply = self._ask(message, EXERCISE_REPLY)
         except BudgetSpent:
@@ -311,19 +313,24 @@ class _Runner:
             return ExerciseRun(request.name, "timeout", message=text)
         except SandboxTimeout:
             text = f"did not return within {self.limits.timeout:g} s on the hidden cases"
-            return ExerciseRun(request.name, "timeout", message=text)
+            return ExerciseRun(request.name, "timeout", message=text, seconds=_since(started))
         except SandboxDied as died:
-            return ExerciseRun(request.name, "died", message=str(died))
+            return ExerciseRun(request.name, "died", message=str(died), seconds=_since(started))
+        seconds = _since(started)
         if not reply["defined"]:
             return ExerciseRun(request.name, "missing")
         outcomes = reply["outcomes"]
         if len(outcomes) != len(request.cases):
             return ExerciseRun(request.name, "died", message="the sandbox broke the protocol")
-        return ExerciseRun(request.name, "ok", outcomes)
+        return ExerciseRun(request.name, "ok", outcomes, seconds=seconds)
 
     def close(self) -> None:
         if self.sandbox is not None:
             self.sandbox.close()
+
+
+def _since(started: float) -> float:
+    return time.monotonic() - started
 
 
 def budget_deadline(limits: Limits) -> float:

@@ -25,6 +25,7 @@ import torch
 
 from attn_course.grader import credit, static
 from attn_course.grader.catalog import Assignment, course_assignments
+from attn_course.grader.heatmap import Heatmap, capture
 from attn_course.grader.kernel import (
     CellRun,
     Execution,
@@ -47,7 +48,8 @@ from attn_course.grader.zygote import Zygote
 @dataclass(frozen=True)
 class ExerciseGrade:
     """One row of ``grades.csv``: ``feedback`` is one line, ``detail`` shows expected against
-    actual on a small case (HTML and JSON only)."""
+    actual on a small case (HTML and JSON only), ``heatmap`` the failing case's weights beside
+    the expected ones where the output is attention weights, scores or a mask (HTML only)."""
 
     exercise: str
     points: float
@@ -57,6 +59,8 @@ class ExerciseGrade:
     detail: str = ""
     mistake: str = ""  # the stable id of the named mistake (``Verdict.mistake``); "" for none
     override: str = ""  # the instructor's comment where ``DIR/overrides.csv`` set the points
+    seconds: float = 0.0  # how long the hidden cases took (the sandbox's round trip; 0: not run)
+    heatmap: Heatmap | None = None
 
 
 @dataclass(frozen=True)
@@ -319,14 +323,19 @@ def score(
     submission's ``analysis`` (``notebook.analysed``)."""
     grades = []
     for exercise, request in zip(submission.assignment.exercises, requests, strict=True):
-        status, feedback, detail, mistake = _status(
+        status, feedback, detail, mistake, heatmap = _status(
             exercise, request, execution, submission.analysis
         )
         feedback = " ".join(feedback.splitlines())  # one line in grades.csv
         points = exercise.points if status == "passed" else 0
+        run = execution.exercises.get(exercise.name)
+        seconds = run.seconds if run is not None else 0.0
         grades.append(
-            ExerciseGrade(exercise.name, points, exercise.points, status, feedback, detail, mistake)
-        )
+            ExerciseGrade(
+                exercise.name, points, exercise.points, status, feedback, detail, mistake,
+                seconds=seconds, heatmap=heatmap,
+            )
+        )  # fmt: skip
     return grades
 
 
@@ -346,13 +355,32 @@ def outside_allow_list(
 
 def violation_lines(submission: Submission, found: Sequence[static.Violation]) -> list[str]:
     """One line per violation: where (cell and line), the construct, why."""
-    where = {cell.index: cell.where for cell in submission.cells}
+    where = {cell.index: cell_place(cell) for cell in submission.cells}
     return [
-        f"{where.get(v.cell, f'cell {v.cell}')}"
+        f"{where.get(v.cell, f'the {ordinal(v.cell)} code cell')}"
         + (f", line {v.line}" if v.line else "")
         + f": `{v.construct}` is not allowed: {v.reason}"
         for v in found
     ]
+
+
+def ordinal(number: int) -> str:
+    """``1st``, ``2nd``, ``3rd``, ``11th``, ``22nd``."""
+    if 10 <= number % 100 <= 20:
+        return f"{number}th"
+    suffix = {1: "st", 2: "nd", 3: "rd"}.get(number % 10, "th")
+    return f"{number}{suffix}"
+
+
+def cell_place(cell: CellRun | Any) -> str:
+    """A cell as the learner finds it in JupyterLab, which numbers no cells: by the graded name
+    it defines (its nbgrader grade id), else by the heading it is under, with its place among
+    the code cells: ``the cell of `softmax` (the 6th code cell)``, ``the 3rd code cell (under
+    "Task 1: ...")``, ``the 9th code cell``."""
+    place = f"the {ordinal(cell.index)} code cell"
+    if cell.grade_id:
+        return f"the cell of `{cell.grade_id}` ({place})"
+    return f'{place} (under "{cell.task}")' if cell.task else place
 
 
 def with_fixed_dependencies(
@@ -410,6 +438,7 @@ def with_fixed_dependencies(
             exercise.points,
             "passed",
             f"correct once {names} is fixed (judged with the reference {names})",
+            seconds=grades[position].seconds,
         )
     return grades
 
@@ -426,33 +455,61 @@ def _unfinished(statements: Sequence[Any]) -> bool:
 
 def _status(
     exercise: Any, request: ExerciseRequest, execution: Execution, analysis: static.Analysis
-) -> tuple[str, str, str, str]:
-    """(status, feedback, detail, mistake id) of one exercise."""
+) -> tuple[str, str, str, str, Heatmap | None]:
+    """(status, feedback, detail, mistake id, heatmap of the failing case) of one exercise."""
     name = exercise.name
     uses = analysis.forbidden.get(name, ())
     if uses:
         message = getattr(exercise, "forbidden_message", "") or "it uses a forbidden built-in"
-        return "forbidden", message, "found in the code: " + ", ".join(uses), ""
+        return "forbidden", message, "found in the code: " + ", ".join(uses), "", None
     run = execution.exercises[name]
     if run.status == "missing":
         broken = [cell for cell in execution.cells if cell.grade_id == name and cell.status != "ok"]
         if not broken:
-            return "missing", f"{name} is not defined (its cell is missing or was emptied)", "", ""
+            message = f"{name} is not defined (its cell is missing or was emptied)"
+            return "missing", message, "", "", None
         cell = broken[-1]
         status = "timeout" if cell.status == "timeout" else "error"
-        return status, f"{name} is not defined: the cell defining it {_cell_problem(cell)}", "", ""
+        message = f"{name} is not defined: the cell defining it {_cell_problem(cell)}"
+        return status, message, "", "", None
     if run.status == "timeout":
-        return "timeout", f"{name} {run.message}", "", ""
+        return "timeout", f"{name} {run.message}", "", "", None
     if run.status == "died":
-        return "error", f"{name} stopped the kernel on the hidden cases: {run.message}", "", ""
+        message = f"{name} {STOPPED_THE_KERNEL} on the hidden cases: {run.message}"
+        return "error", message, "", "", None
     try:
         verdict = exercise.judge(request.cases, run.outcomes)
     except Exception as error:  # outputs of a shape the judge did not foresee
-        return "error", f"{name} returned something the grader cannot compare ({error})", "", ""
+        message = f"{name} returned something the grader cannot compare ({error})"
+        return "error", message, "", "", None
     errors = [outcome.error or "" for outcome in run.outcomes]
     if verdict.status == "error" and all(e.startswith("NotImplementedError") for e in errors):
-        return "missing", f"{name} is not implemented yet (it raises NotImplementedError)", "", ""
-    return verdict.status, verdict.message, verdict.detail, verdict.mistake
+        message = f"{name} is not implemented yet (it raises NotImplementedError)"
+        return "missing", message, "", "", None
+    heatmap = None
+    if verdict.status == "failed":
+        heatmap = failing_heatmap(exercise, request.cases, run.outcomes, verdict.case)
+    return verdict.status, verdict.message, verdict.detail, verdict.mistake, heatmap
+
+
+STOPPED_THE_KERNEL = "stopped the kernel"  # how a crash reads in feedback (the class report)
+
+
+def failing_heatmap(
+    exercise: Any, cases: Sequence[Any], outcomes: Sequence[Any], label: str
+) -> Heatmap | None:
+    """The heatmap of the case labelled ``label`` (the verdict's failing case) when its output
+    looks like weights, scores or a mask (``heatmap.capture``); None otherwise, and never an
+    exception (a picture is never worth a grade)."""
+    if not label:
+        return None
+    try:
+        for case, outcome in zip(cases, outcomes, strict=True):
+            if case.label == label and outcome.error is None:
+                return capture(exercise.name, label, exercise.expected(case), outcome.output)
+    except Exception:
+        return None
+    return None
 
 
 def _cell_problem(cell: CellRun) -> str:

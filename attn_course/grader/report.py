@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import math
 import re
 import unicodedata
 from collections.abc import Sequence
@@ -21,7 +22,8 @@ from pathlib import Path
 import jinja2
 from markupsafe import Markup, escape
 
-from attn_course.grader.pipeline import BatchGrade, SubmissionGrade
+from attn_course.grader.heatmap import from_record, heatmap_svg
+from attn_course.grader.pipeline import BatchGrade, SubmissionGrade, cell_place
 
 MAX_TEXT = 4000
 MAX_NAME = 300  # grade ids, exercise and assignment names, statuses
@@ -76,6 +78,10 @@ def clean(grade: SubmissionGrade) -> SubmissionGrade:
             status=safe(row.status, MAX_NAME),
             feedback=safe(row.feedback),
             detail=safe(row.detail),
+            mistake=safe(row.mistake, MAX_NAME),
+            override=safe(row.override),
+            seconds=_seconds(row.seconds),
+            heatmap=from_record(row.heatmap, short),
         )
         for row in grade.exercises
     )
@@ -95,10 +101,18 @@ def clean(grade: SubmissionGrade) -> SubmissionGrade:
         grade,
         submission=safe(grade.submission),
         assignment=safe(grade.assignment, MAX_NAME),
+        student=safe(grade.student, MAX_NAME),
         exercises=exercises,
         problems=problems,
         missing_layers=tuple(safe(layer, MAX_NAME) for layer in grade.missing_layers),
     )
+
+
+def _seconds(value: object) -> float:
+    """A time as the reports hold it: a finite, non-negative number of seconds (else 0)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return 0.0
+    return round(float(value), 3) if math.isfinite(value) and value > 0 else 0.0
 
 
 def csv_cell(value: object) -> object:
@@ -109,14 +123,21 @@ def csv_cell(value: object) -> object:
     return "'" + text if text.startswith(_FORMULA) else text
 
 
-COLUMNS = ("submission", "assignment", "exercise", "points", "max_points", "status", "feedback")
+COLUMNS = (
+    "submission", "assignment", "exercise", "points", "max_points", "status", "feedback",
+    "mistake",  # the stable id of the named mistake of a failed exercise ("" for none)
+)  # fmt: skip
 
 
-def write_reports(batch: BatchGrade, out: Path) -> dict[str, Path]:
-    """Write all reports under ``out``; return their paths by kind."""
+def write_reports(
+    batch: BatchGrade, out: Path, lessons_url: str | None = None
+) -> dict[str, Path]:
+    """Write all reports under ``out`` (``class.html`` reads ``out/similarity.csv`` as it is;
+    ``lessons_url``: the course's static site, to link each mistake to its lesson); return
+    their paths by kind."""
     out.mkdir(parents=True, exist_ok=True)
-    batch = cleaned(batch)
-    pages = feedback_pages(batch, out / "feedback")
+    batch = cleaned(batch)  # once: the stages below take it as it is
+    pages = feedback_pages(batch, out / "feedback", is_clean=True)
     paths = {"csv": out / "grades.csv", "json": out / "grades.json", "feedback": out / "feedback"}
     with paths["csv"].open("w", newline="", encoding="utf-8-sig") as stream:  # BOM: Excel
         writer = csv.writer(stream)
@@ -131,12 +152,17 @@ def write_reports(batch: BatchGrade, out: Path) -> dict[str, Path]:
                     _number(grade.max_points),
                     grade.status,
                     grade.feedback,
+                    grade.mistake,
                 )
                 writer.writerow([csv_cell(value) for value in row])
     document = summary(
-        batch, {name: page.relative_to(out).as_posix() for name, page in pages.items()}
-    )
+        batch, {name: page.relative_to(out).as_posix() for name, page in pages.items()},
+        is_clean=True,
+    )  # fmt: skip
     paths["json"].write_text(json.dumps(document, indent=1, ensure_ascii=False) + "\n", "utf-8")
+    from attn_course.grader.classreport import write_class_report
+
+    paths["class"] = write_class_report(batch, out, pages, lessons_url, is_clean=True)
     return paths
 
 
@@ -149,14 +175,15 @@ def cleaned(batch: BatchGrade) -> BatchGrade:
     )
 
 
-def summary(batch: BatchGrade, pages: dict[str, str]) -> dict:
+def summary(batch: BatchGrade, pages: dict[str, str], is_clean: bool = False) -> dict:
     """What ``grades.json`` holds: every row with its detail, totals per submission and for
     the batch, the seed of the hidden cases and the limits (``pages``: the feedback page of
-    each submission, by its ``safe`` name)."""
-    batch = cleaned(batch)
+    each submission, by its ``safe`` name; ``is_clean``: ``batch`` is ``cleaned`` already)."""
+    batch = batch if is_clean else cleaned(batch)
     submissions = [
         {
             "submission": safe(submission.submission),
+            "student": submission.student,
             "assignment": submission.assignment,
             "points": _number(submission.points),
             "max_points": _number(submission.max_points),
@@ -169,12 +196,16 @@ def summary(batch: BatchGrade, pages: dict[str, str]) -> dict:
                     "status": grade.status,
                     "feedback": safe(grade.feedback),
                     "detail": safe(grade.detail),
+                    "mistake": grade.mistake,
+                    "override": grade.override,
+                    "seconds": grade.seconds,
                 }
                 for grade in submission.exercises
             ],
             "cell_problems": [
                 {
                     "cell": cell.index,
+                    "where": cell_place(cell),
                     "grade_id": cell.grade_id,
                     "status": cell.status,
                     "task": cell.task,
@@ -228,10 +259,11 @@ def page_names(submissions: Sequence[str]) -> dict[str, str]:
 
 
 def feedback_pages(
-    batch: BatchGrade, folder: Path, names: dict[str, str] | None = None
+    batch: BatchGrade, folder: Path, names: dict[str, str] | None = None, is_clean: bool = False
 ) -> dict[str, Path]:
     """One HTML page per submission, named by ``names`` (default: ``page_names`` of the
-    batch's submissions); return submission -> page."""
+    batch's submissions); return submission -> page. ``is_clean``: ``batch`` is ``cleaned``
+    already (each grade is not cleaned again)."""
     folder.mkdir(parents=True, exist_ok=True)
     if names is None:
         names = page_names([submission.submission for submission in batch.submissions])
@@ -240,7 +272,8 @@ def feedback_pages(
         name = submission.submission
         page = folder / (names[name] if name in names else names[safe(name)])
         layers = batch.missing_layers or submission.missing_layers
-        page.write_text(feedback_html(submission, layers), encoding="utf-8")
+        html = _page(submission, layers) if is_clean else feedback_html(submission, layers)
+        page.write_text(html, encoding="utf-8")
         pages[safe(submission.submission)] = page
     return pages
 
@@ -256,14 +289,20 @@ _TEMPLATES = jinja2.Environment(
     autoescape=True,
     undefined=jinja2.StrictUndefined,
 )
-_TEMPLATES.filters.update(code_spans=code_spans, number=_number, safe_text=safe)
+_TEMPLATES.filters.update(
+    code_spans=code_spans, number=_number, safe_text=safe, heatmap_svg=heatmap_svg,
+    cell_place=cell_place,
+)
 
 
 def feedback_html(submission: SubmissionGrade, missing_layers: tuple[str, ...] = ()) -> str:
     """The feedback page of one submission (a complete, self-contained HTML document);
     ``missing_layers``: the sandbox layers it was graded without."""
-    submission = clean(submission)
-    missing_layers = tuple(safe(layer, MAX_NAME) for layer in missing_layers)
+    return _page(clean(submission), tuple(safe(layer, MAX_NAME) for layer in missing_layers))
+
+
+def _page(submission: SubmissionGrade, missing_layers: tuple[str, ...]) -> str:
+    """``feedback_html`` of a grade and layers that are ``clean`` already."""
     return _TEMPLATES.get_template("feedback.html").render(
         submission=submission,
         score=f"{_number(submission.points)} / {_number(submission.max_points)}",
@@ -287,7 +326,7 @@ def table(submission: SubmissionGrade) -> str:
         if g.status != "passed" and g.detail:
             lines += ["", f"{g.exercise} ({g.status}): {g.feedback}", g.detail]
     for cell in submission.problems:
-        lines.append(f"\nnote: {cell.where} {cell.status}: {cell.message}")
+        lines.append(f"\nnote: {cell_place(cell)} {cell.status}: {cell.message}")
     return safe("\n".join(lines), cap=64 * MAX_TEXT)
 
 

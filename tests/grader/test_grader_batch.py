@@ -327,7 +327,7 @@ def test_feedback_names_the_mistake(graded):
     assert "built-in softmax" in feedback("builtin-softmax-fail", "softmax")
     assert "attn_course.reference" in feedback("reference-import-fail", "context_vector")
     assert "built-in softmax" in feedback("computed-getattr-fail", "softmax")
-    assert "(task softmax)" in feedback("hidden-builtin-fail", "attention_scores")
+    assert "the cell of `softmax` (the " in feedback("hidden-builtin-fail", "attention_scores")
     assert "`import sys`" in feedback("faked-outcomes-fail", "attention_scores")
     assert "time" in feedback("cell-timeout-fail", "context_vector")
     assert "`import os`" in feedback("kernel-death-forward-fail", "SimpleAttention")

@@ -36,6 +36,7 @@ def test_grade_writes_the_reports_and_exits_0(submission_writer, tmp_path):
         "max_points",
         "status",
         "feedback",
+        "mistake",
     ]
     statuses = [(row[0], row[2], row[5]) for row in rows[1:]]
     assert ("test-broken-fail.ipynb", "*", "invalid") in statuses

@@ -94,5 +94,6 @@ def test_code_spans_are_escaped_then_shown_as_code():
     submission = SubmissionGrade("s.ipynb", "01", (grade_row,), (problem,))
     page = feedback_html(submission, missing_layers=("cgroups",))
     assert "<code>&lt;b&gt;x&lt;/b&gt;</code> is not allowed in <code>cell 3</code>" in page
-    assert "cell 6 (task softmax): error: NameError: <code>x</code>" in page
+    where = "the cell of <code>softmax</code> (the 6th code cell)"
+    assert f"{where}: error: NameError: <code>x</code>" in page
     assert "cgroups" in page and "<b>" not in page
