@@ -187,6 +187,8 @@ def grade_command(
     batch = BatchGrade(tuple(_with_student(g, class_list) for g in kept), journal.seed, limits,
                        weak)  # fmt: skip
     batch = _overridden(batch, Path(out))
+    # similarity.csv first: class.html lists its pairs
+    _similarity(_paths_of(batch, class_list, dict(notebooks)), Path(out), similarity_threshold)
     paths = write_reports(batch, Path(out))
     points = sum(s.points for s in batch.submissions)
     max_points = sum(s.max_points for s in batch.submissions)
@@ -199,8 +201,7 @@ def grade_command(
         + (f" ({earlier_runs} graded by earlier runs into {out})" if earlier_runs > 0 else "")
     )
     _print_class(class_list, surveyed)
-    print(f"wrote {paths['csv']}, {paths['json']} and {paths['feedback']}/")
-    _similarity(_paths_of(batch, class_list, dict(notebooks)), Path(out), similarity_threshold)
+    print(f"wrote {paths['csv']}, {paths['json']}, {paths['feedback']}/ and {paths['class']}")
     return 0
 
 
