@@ -125,8 +125,9 @@ def check(name_or_obj: str | Callable, obj: Callable | None = None) -> None:
         blame = advice.blame(_exercise(name), obj, run_check)
         verdict = dataclasses.replace(verdict, detail=f"{blame}\n{verdict.detail}".strip())
     print(format_verdict(verdict))
-    for warning in advice.refusal_warnings():  # warns only: the check's verdict stands
+    lesson_task = name in _lesson_tasks()  # a lesson notebook is never graded
+    for warning in () if lesson_task else advice.refusal_warnings():  # warns only
         print(warning)
-    if not verdict.passed and name not in _lesson_tasks():  # a lesson is run top to bottom
+    if not verdict.passed and not lesson_task:  # a lesson is run top to bottom
         # and nothing grades it: only an assignment's check stops the notebook
         raise AssertionError(f"{verdict.exercise}: {verdict.message}")
