@@ -185,13 +185,27 @@ class FactStories:
     answer: torch.Tensor
     relevant: torch.Tensor
 
+    @property
+    def tokens(self) -> torch.Tensor:
+        """(N, 1 + K) int64: the story as one token sequence, the question first.
 
-PEOPLE = ("Ana", "Ben", "Cai", "Dee", "Eli", "Fay", "Gus", "Hal")
-PLACES = ("kitchen", "garden", "office", "hall", "attic", "garage")
+        Fact (person p, place l) is token ``p * len(PLACES) + l``, one id per pair; the question
+        about person p is token ``len(PEOPLE) * len(PLACES) + p``. Every model of lesson 11's
+        panel reads this sequence (ids below ``FACT_VOCAB``).
+        """
+        fact_tokens = self.facts[..., 0] * len(PLACES) + self.facts[..., 1]  # (N, K)
+        question = len(PEOPLE) * len(PLACES) + self.question  # (N,)
+        return torch.cat((question.unsqueeze(-1), fact_tokens), dim=-1)  # (N, 1 + K)
+
+
+PEOPLE = ("Ana", "Ben", "Cai", "Dee", "Eli", "Fay", "Gus", "Hal",
+          "Ida", "Jon", "Kim", "Lou", "Max", "Ned", "Oma", "Pia")
+PLACES = ("kitchen", "garden", "office", "hall", "attic", "garage", "cellar", "porch")
+FACT_VOCAB = len(PEOPLE) * len(PLACES) + len(PEOPLE)  # fact tokens, then question tokens
 
 
 def fact_lookup_task(
-    num_stories: int, num_facts: int = 5, *, generator: torch.Generator
+    num_stories: int, num_facts: int = 6, *, generator: torch.Generator
 ) -> FactStories:
     """Questions "where is P?" over ``num_facts`` facts, ``num_facts`` distinct people (lesson 11).
 

@@ -1,10 +1,11 @@
-"""Small models that put attention to work, and the loop that trains them (lesson 08)."""
+"""Small models that put attention to work, and the loop that trains them (lessons 08, 11)."""
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from attn_course.reference import SimpleAttention
+from attn_course.data import PEOPLE, PLACES
+from attn_course.reference import MultiHeadAttention, SimpleAttention
 
 
 class AttentionClassifier(nn.Module):
@@ -49,6 +50,50 @@ class MeanPoolingClassifier(nn.Module):
             tokens.shape, 1 / tokens.size(1), dtype=x.dtype, device=x.device
         )  # (B, T)
         return logits, weights
+
+
+class PiecePoolingClassifier(nn.Module):
+    """Attention pooling over pieces of any kind: linear -> attention pooling -> linear (lesson 11).
+
+    pieces (B, S, F) float (patches, frames) -> (logits (B, num_classes), weights (B, S)). Lesson
+    08's model with ``nn.Linear(feature_dim, d_model)`` in place of the embedding.
+    """
+
+    def __init__(self, feature_dim: int, d_model: int, num_classes: int) -> None:
+        super().__init__()
+        self.embed = nn.Linear(feature_dim, d_model)
+        self.pool = SimpleAttention(d_model)
+        self.classifier = nn.Linear(d_model, num_classes)
+
+    def forward(self, pieces: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = self.embed(pieces)  # (B, S, D)
+        context, attn_weights = self.pool(x)  # (B, D), (B, S, 1)
+        return self.classifier(context), attn_weights.squeeze(-1)  # (B, classes), (B, S)
+
+
+class FactReader(nn.Module):
+    """A question attending to facts: cross-attention with T = 1 query (lesson 11).
+
+    tokens (B, 1 + S) int64, ``FactStories.tokens`` (the question, then S fact tokens) ->
+    (answer logits (B, len(PLACES)), weights over the facts (B, S)). Each fact's vector is its
+    person's embedding plus its place's; the query is the asked person's embedding.
+    """
+
+    def __init__(self, d_model: int = 32) -> None:
+        super().__init__()
+        self.person = nn.Embedding(len(PEOPLE), d_model)
+        self.place = nn.Embedding(len(PLACES), d_model)
+        self.attention = MultiHeadAttention(d_model, num_heads=1)
+        self.answer = nn.Linear(d_model, len(PLACES))
+
+    def forward(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        facts = tokens[:, 1:]  # (B, S)
+        memory = self.person(facts // len(PLACES)) + self.place(facts % len(PLACES))  # (B, S, D)
+        asked = tokens[:, 0] - len(PEOPLE) * len(PLACES)  # (B,) person ids
+        query = self.person(asked).unsqueeze(1)  # (B, 1, D)
+        context, weights = self.attention(query, memory, memory, need_weights=True)
+        # context (B, 1, D), weights (B, 1, 1, S)
+        return self.answer(context.squeeze(1)), weights[:, 0, 0]  # (B, places), (B, S)
 
 
 def train_classifier(

@@ -477,8 +477,8 @@ def signal_attention_figure(
     frame_size: int,
 ) -> Figure:
     """Sound clips (N, L) as waveforms, each frame of ``frame_size`` samples shaded by its
-    attention weight (N, F), with the weights as bars underneath; ``marked`` (N, F) frames (the
-    ones that hold the tone) are outlined in red (lesson 11).
+    attention weight (N, F), with the weights as bars underneath; the bars of the ``marked``
+    (N, F) frames (the ones the loud tone overlaps) are red, the others grey (lesson 11).
     """
     signals, weights, marked = _as_tensor(signals), _as_tensor(weights), _as_tensor(marked)
     num_clips, length = signals.shape
@@ -492,11 +492,11 @@ def signal_attention_figure(
             wave.axvspan(f * frame_size, (f + 1) * frame_size, color="tab:orange",
                          alpha=0.8 * float(weights[n, f]), linewidth=0)
         wave.plot(signals[n].numpy(), color="black", linewidth=0.6)
-        wave.set(title=titles[n], ylabel="sample", xlim=(0, length))
+        wave.set(title=titles[n], ylabel="amplitude", xlim=(0, length))
         colors = ["tab:red" if marked[n, f] else "tab:gray" for f in range(num_frames)]
         bars.bar(centres, weights[n].numpy(), width=0.8 * frame_size, color=colors)
         bars.set(ylabel="weight", ylim=(0, 1))
-    axes[-1].set_xlabel("time (samples); red bars: the frames that hold the tone")
+    axes[-1].set_xlabel("time (samples); red bars: the frames the loud tone overlaps")
     return fig
 
 

@@ -94,3 +94,14 @@ def test_tone_clips_decoy_is_a_quieter_longer_tone_of_another_frequency():
     tone_bins = (torch.tensor(TONE_FREQUENCIES) * 512).round().long()  # (C,)
     decoy_tone = torch.fft.rfft(decoy).abs()[:, tone_bins].argmax(-1)  # (N,)
     assert not (decoy_tone == clips.labels).any()
+
+
+def test_fact_stories_as_tokens_put_the_question_first_and_one_id_per_fact():
+    from attn_course.data import FACT_VOCAB
+
+    stories = fact_lookup_task(20, num_facts=3, generator=gen())
+    tokens = stories.tokens
+    assert tokens.shape == (20, 4) and int(tokens.max()) < FACT_VOCAB
+    assert torch.equal(tokens[:, 0] - len(PEOPLE) * len(PLACES), stories.question)
+    assert torch.equal(tokens[:, 1:] // len(PLACES), stories.facts[..., 0])
+    assert torch.equal(tokens[:, 1:] % len(PLACES), stories.facts[..., 1])

@@ -105,3 +105,23 @@ def test_mean_pooling_trained_the_same_way_stays_well_behind_attention(trained):
     baseline_accuracy = accuracy(baseline, test.tokens, test.labels)
     assert baseline_accuracy < 0.85
     assert accuracy(model, test.tokens, test.labels) > baseline_accuracy + 0.15
+
+
+def test_fact_reader_reads_the_story_tokens_and_weights_the_facts():
+    from attn_course.data import PLACES, fact_lookup_task
+    from attn_course.models import FactReader
+
+    stories = fact_lookup_task(8, num_facts=6, generator=torch.Generator().manual_seed(0))
+    torch.manual_seed(0)
+    logits, weights = FactReader(d_model=8)(stories.tokens)
+    assert logits.shape == (8, len(PLACES)) and weights.shape == (8, 6)
+    torch.testing.assert_close(weights.sum(-1), torch.ones(8))
+
+
+def test_piece_pooling_classifier_shapes():
+    from attn_course.models import PiecePoolingClassifier
+
+    torch.manual_seed(0)
+    logits, weights = PiecePoolingClassifier(5, 8, 3)(torch.randn(2, 4, 5))
+    assert logits.shape == (2, 3) and weights.shape == (2, 4)
+    torch.testing.assert_close(weights.sum(-1), torch.ones(2))
