@@ -77,7 +77,9 @@ MISTAKES = [
 
 
 @pytest.mark.parametrize("seed", SEEDS)
-@pytest.mark.parametrize(("name", "fn", "words"), MISTAKES, ids=str)
+@pytest.mark.parametrize(
+    ("name", "fn", "words"), MISTAKES, ids=[f"{name}-{words}" for name, _, words in MISTAKES]
+)
 def test_mistakes_are_named(name, fn, words, seed):
     verdict = run_check(name, fn, seed=seed)
     assert verdict.status == "failed", verdict
