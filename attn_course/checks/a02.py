@@ -9,7 +9,7 @@ import torch
 from attn_course import reference
 from attn_course.checks.a01 import randn
 from attn_course.checks.core import Case
-from attn_course.checks.exercise import Exercise, Mistake
+from attn_course.checks.exercise import Exercise, Mistake, Probe, Trial, catalogue, hint
 
 ASSIGNMENT = "02_scaled_dot_product_attention"
 
@@ -114,7 +114,9 @@ scaled_dot_product_attention = Exercise(
         "calls torch's F.scaled_dot_product_attention (under some name): write the "
         "scores, the softmax and the weighted sum yourself"
     ),
-    mistakes=(
+    mistakes=catalogue(
+        "scaled_dot_product_attention",
+        "no-scale scale-by-D scale-multiplied scale-by-Dv scale-by-S scale-by-T softmax-wrong-dim mask-after-softmax mask-inverted mask-multiplied mask-ignored swapped-results",
         Mistake(
             "missing 1/√D: the scores are not scaled, so the softmax saturates as D grows. "
             "Divide Q Kᵀ by √D, D the width of the queries and keys.",
@@ -172,8 +174,8 @@ scaled_dot_product_attention = Exercise(
             _swapped,
         ),
     ),
-    error_hints=(
-        (
+    probes=(
+        hint(
             "dimension out of range",
             "transpose the last two dims of the keys (transpose(-2, -1)), which works for "
             "any number of leading dims",
@@ -193,8 +195,9 @@ def _ones(case: Case) -> torch.Tensor:
     return torch.ones(case.args[0], case.args[0], dtype=torch.bool)
 
 
-def _float_mask(case: Case, output: object) -> str | None:
+def _float_mask(t: Trial) -> str | None:
     """A float mask of any values (0/-inf, 0/-1e9, 1/0): not this course's convention."""
+    output = t.output
     if isinstance(output, torch.Tensor) and output.is_floating_point():
         return (
             f"returns a float mask ({output.dtype}): this course's masks are boolean, True = may "
@@ -212,8 +215,10 @@ causal_mask = Exercise(
     points=2,
     cases=_sizes_cases,
     expected=lambda case: reference.causal_mask(*case.args),
-    diagnose=_float_mask,
-    mistakes=(
+    probes=(Probe("float-mask", _float_mask),),
+    mistakes=catalogue(
+        "causal_mask",
+        "upper-triangle marks-future diagonal-masked sees-next",
         Mistake(
             "upper instead of lower triangle (triu instead of tril): True must be on and "
             "BELOW the diagonal, so each query sees itself and the past",
@@ -263,7 +268,9 @@ padding_mask = Exercise(
     points=3,
     cases=_padding_cases,
     expected=lambda case: reference.padding_mask(*case.args),
-    mistakes=(
+    mistakes=catalogue(
+        "padding_mask",
+        "inverted off-by-one-long off-by-one-short transposed",
         Mistake(
             "inverted: True must mark the real tokens (may attend), False the padding",
             lambda case: ~reference.padding_mask(*case.args),

@@ -3,7 +3,7 @@
 Besides the values, these exercises have a rule about how they compute: the online softmax
 reads each row ``block_size`` scores at a time, and tiled attention never holds the (T, S)
 matrix. ``run_case`` measures both (``Outcome.widest_reduction``, ``Outcome.largest``);
-``BlockwiseExercise.judge`` applies the rule once the values are right.
+a probe applies the rule once the values are right.
 """
 
 from __future__ import annotations
@@ -18,31 +18,9 @@ from attn_course import reference
 from attn_course.checks.a01 import randn
 from attn_course.checks.a02 import random_mask
 from attn_course.checks.core import Case, Outcome, Verdict, measured
-from attn_course.checks.exercise import Exercise, Mistake
+from attn_course.checks.exercise import Exercise, Mistake, Probe, Trial, catalogue, hint
 
 ASSIGNMENT = "05_efficient_attention"
-
-
-@dataclass(frozen=True)
-class BlockwiseExercise(Exercise):
-    """An exercise whose right answer must also be computed block by block.
-
-    ``rule(case, outcome)`` returns what the call did wrong in words (None: nothing); it is
-    asked only once every value is right, so a wrong value is always named first.
-    """
-
-    rule: Callable[[Case, Outcome], str | None] = lambda case, outcome: None
-
-    def judge(self, cases: Sequence[Case], outcomes: Sequence[Outcome]) -> Verdict:
-        verdict = super().judge(cases, outcomes)
-        if not verdict.passed:
-            return verdict
-        for case, outcome in zip(cases, outcomes, strict=True):
-            problem = self.rule(case, outcome)
-            if problem is not None:
-                detail = _sizes_detail(case, self.arg_names)
-                return Verdict(self.name, "failed", problem, detail, case.label)
-        return verdict
 
 
 def outside_torch(elements: int, what: str) -> str:
@@ -51,18 +29,6 @@ def outside_torch(elements: int, what: str) -> str:
         f"copies a tensor of {elements:,} elements out of torch (to numpy or a Python list), "
         f"where {what} cannot be measured: keep the computation in torch"
     )
-
-
-def _sizes_detail(case: Case, arg_names: Sequence[str]) -> str:
-    """The case's inputs, tensors by shape only (the long ones are too large to print)."""
-    names = list(arg_names) + [f"arg {i}" for i in range(len(arg_names), len(case.args))]
-    lines = [f"case '{case.label}'"]
-    for name, value in [*zip(names, case.args, strict=False), *case.kwargs.items()]:
-        if isinstance(value, torch.Tensor):
-            lines.append(f"{name}: shape {tuple(value.shape)}, {value.dtype}")
-        else:
-            lines.append(f"{name} = {value!r}")
-    return "\n".join(lines)
 
 
 # --- online_softmax(scores, block_size) --------------------------------------------------------
@@ -136,7 +102,8 @@ def online(
     return torch.exp(scores - row_max) / row_sum  # (..., S)
 
 
-def _reads_whole_rows(case: Case, outcome: Outcome) -> str | None:
+def _reads_whole_rows(t: Trial) -> str | None:
+    case, outcome = t.case, t.outcome
     scores, block_size = case.args
     S = scores.size(-1)
     if not measured(outcome.widest_reduction) and not measured(outcome.largest):
@@ -152,20 +119,22 @@ def _reads_whole_rows(case: Case, outcome: Outcome) -> str | None:
     return None
 
 
-online_softmax = BlockwiseExercise(
+online_softmax = Exercise(
     name="online_softmax",
     arg_names=("scores", "block_size"),
     assignment=ASSIGNMENT,
     points=4,
     cases=_softmax_cases,
     expected=lambda case: reference.softmax(case.args[0]),
-    rule=_reads_whole_rows,
+    probes=(Probe("reads-whole-rows", _reads_whole_rows, "right"),),
     forbidden=("softmax",),
     forbidden_message=(
         "uses a built-in softmax (torch.softmax, F.softmax, Tensor.softmax, nn.Softmax or "
         "log_softmax): build it from a running max and a running sum of exponentials"
     ),
-    mistakes=(
+    mistakes=catalogue(
+        "online_softmax",
+        "sum-not-rescaled no-max-shift per-block-normalised last-block-skipped max-starts-at-0 inverse-rescale block-max-all-rows",
         Mistake(
             "the running sum is not rescaled when a block raises the maximum: the terms summed "
             "so far were exp(score − old max); multiply the sum by exp(old max − new max) "
@@ -360,7 +329,8 @@ def tiled(
     return output / row_sum  # (..., T, Dv)
 
 
-def _holds_the_score_matrix(case: Case, outcome: Outcome) -> str | None:
+def _holds_the_score_matrix(t: Trial) -> str | None:
+    case, outcome = t.case, t.outcome
     """A long case fails when some tensor has at least half as many elements as the whole
     (..., T, S) score matrix, while tiles, inputs and outputs are all far smaller."""
     query, key, value = case.args
@@ -386,20 +356,22 @@ def _holds_the_score_matrix(case: Case, outcome: Outcome) -> str | None:
     return None
 
 
-tiled_attention = BlockwiseExercise(
+tiled_attention = Exercise(
     name="tiled_attention",
     arg_names=("query", "key", "value"),
     assignment=ASSIGNMENT,
     points=6,
     cases=_attention_cases,
     expected=_attention_expected,
-    rule=_holds_the_score_matrix,
+    probes=(Probe("holds-score-matrix", _holds_the_score_matrix, "right"),),
     forbidden=("scaled_dot_product",),
     forbidden_message=(
         "calls torch's F.scaled_dot_product_attention (under some name): write the loop over "
         "blocks of keys yourself"
     ),
-    mistakes=(
+    mistakes=catalogue(
+        "tiled_attention",
+        "not-rescaled output-not-rescaled sum-not-rescaled no-max-shift per-block-summed per-block-averaged last-block-skipped no-scale causal-diagonal causal-block-local causal-bottom-right causal-ignored mask-ignored",
         Mistake(
             "the running sum and the output are not rescaled when a block raises the maximum: "
             "both hold terms exp(score − old max), so multiply both by exp(old max − new max) "

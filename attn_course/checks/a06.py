@@ -18,9 +18,9 @@ import torch.nn.functional as F
 
 from attn_course import reference
 from attn_course.checks.a01 import randn
-from attn_course.checks.a05 import BlockwiseExercise, outside_torch
+from attn_course.checks.a05 import outside_torch
 from attn_course.checks.core import Case, Outcome, measured, one_thread
-from attn_course.checks.exercise import Exercise, Mistake, reference_output
+from attn_course.checks.exercise import Exercise, Mistake, Probe, Trial, catalogue, hint, reference_output
 
 ASSIGNMENT = "06_rotary_and_grouped_query_attention"
 
@@ -81,7 +81,9 @@ apply_rotary = Exercise(
     points=3,
     cases=_rotary_cases,
     expected=lambda case: reference.apply_rotary(*case.args),
-    mistakes=(
+    mistakes=catalogue(
+        "apply_rotary",
+        "interleaved wrong-direction interleaved-wrong-direction positions-ignored frequency-j-over-Dh frequencies-grow float32-angles",
         Mistake(
             "interleaved pairing: features 2j and 2j+1 are rotated together. This course pairs "
             "the halves, as GPT-NeoX and Llama do: feature j with feature j + Dh/2.",
@@ -235,7 +237,9 @@ grouped_query_attention = Exercise(
         "calls torch's F.scaled_dot_product_attention (under some name): compute the scores, "
         "the causal mask and the softmax yourself, with the key/value heads repeated"
     ),
-    mistakes=(
+    mistakes=catalogue(
+        "GroupedQueryAttention",
+        "keys-not-rotated queries-not-rotated no-rotation values-rotated kv-heads-tiled interleaved-pairing not-causal scale-by-D",
         Mistake(
             "the keys are not rotated, only the queries: RoPE turns both q and k by their "
             "positions, so that their dot product depends on the offset between them",
@@ -274,8 +278,8 @@ grouped_query_attention = Exercise(
             lambda case: _gqa_mistake(case, scale_by="D"),
         ),
     ),
-    error_hints=(
-        (
+    probes=(
+        hint(
             "state_dict",
             "keep the four projections as given: w_q (D → D), w_k and w_v (D → G·Dh), "
             "w_o (D → D), each an nn.Linear with bias; the check loads weights by these names",
@@ -365,30 +369,47 @@ def decode(case: Case, loop: str = "cached", pick: int = -1, **knobs) -> torch.T
     return tokens  # (B, T0 + max_new_tokens)
 
 
-def _uses_the_caches(case: Case, outcome: Outcome) -> str | None:
-    """A long case fails when some tensor is half as large as the (B, H, S, S) scores of
-    attention over the whole sequence: the caches were not used."""
+def rereading_cost(case: Case) -> int:
+    """The elements of the attention scores alone of a decoder that feeds the whole sequence
+    at every step, over all its steps and layers: sum over t of B·H·t²."""
     prompt, max_new_tokens = case.args
-    V, D, H, _, _ = case.init_args
-    B, S = prompt.size(0), prompt.size(1) + max_new_tokens - 1  # the longest input
-    limit = B * H * S * S // 2
-    if limit <= 4 * max(V * D, B * S * D, B * prompt.size(1) * V):
-        return None  # a short case: the whole sequence is hardly larger than its parts
-    if not measured(outcome.largest):
+    _, _, H, _, layers = case.init_args
+    B, T0 = prompt.shape
+    return layers * sum(B * H * t * t for t in range(T0, T0 + max_new_tokens))
+
+
+def _uses_the_caches(t: Trial) -> str | None:
+    """A long case fails when the decoder's torch ops made, in all, as many elements as the
+    scores of attention over the whole sequence at every step: what reaches the model is the
+    whole sequence again, not the newest token. Judged by total allocation, so attention
+    computed one head or one query at a time counts the same."""
+    case, outcome = t.case, t.outcome
+    prompt, max_new_tokens = case.args
+    if max_new_tokens < LONG_STEPS:
+        return None  # a short case: re-reading costs hardly more than caching
+    if not measured(outcome.allocated):
         return "its memory could not be measured (torch's op recording was off)"
-    if measured(outcome.exported) and outcome.exported >= S * D:
+    _, D, *_ = case.init_args
+    if measured(outcome.exported) and outcome.exported >= prompt.size(1) * D:
         return outside_torch(outcome.exported, "its memory")
-    if outcome.largest >= limit:
+    limit = rereading_cost(case)
+    if outcome.allocated >= limit:
+        S = prompt.size(1) + max_new_tokens - 1
         return (
-            f"the tokens are right, but the caches are not used: its largest tensor has "
-            f"{outcome.largest:,} elements, as many as the (B, H, S, S) scores of attention "
-            f"over the whole sequence of {S} tokens ({B * H * S * S:,}). With a KV cache per "
-            "layer, feed the prompt once, then only the newest token at each step."
+            f"the tokens are right, but the caches are not used: over {max_new_tokens} steps "
+            f"its torch ops made {outcome.allocated:,} elements in all, at least as many as the "
+            f"attention scores of re-reading the whole sequence (up to {S} tokens) at every "
+            f"step ({limit:,}). With a KV cache per layer, feed the prompt once, then only "
+            "the newest token at each step: the model should see a (B, 1) input after the "
+            "prompt."
         )
     return None
 
 
-greedy_decoder = BlockwiseExercise(
+LONG_STEPS = 20  # a case with this many new tokens or more is judged for its caches
+
+
+greedy_decoder = Exercise(
     name="GreedyDecoder",
     arg_names=("prompt", "max_new_tokens"),
     init_names=("vocab_size", "d_model", "num_heads", "num_kv_heads", "num_layers"),
@@ -397,8 +418,9 @@ greedy_decoder = BlockwiseExercise(
     points=3,
     cases=_decoder_cases,
     expected=lambda case: reference_output(reference.GreedyDecoder, case),
-    rule=_uses_the_caches,
-    mistakes=(
+    mistakes=catalogue(
+        "GreedyDecoder",
+        "shared-cache no-caches whole-sequence-with-cache first-position positions-restart query-position keys-rotated-after-caching",
         Mistake(
             "one cache shared by all the layers (`[KVCache()] * num_layers` makes one cache, "
             "listed num_layers times): every layer needs its own keys and values, so make a "
@@ -442,14 +464,15 @@ greedy_decoder = BlockwiseExercise(
             lambda case: decode(case, cache_rotated_keys=False),
         ),
     ),
-    error_hints=(
-        (
+    probes=(
+        Probe("no-cache", _uses_the_caches, "right"),
+        hint(
             "Sizes of tensors must match",
             "the cache must grow along the sequence axis: hand it keys and values of shape "
             "(B, G, T, Dh) (heads before tokens), so that appending adds rows along S, the "
             "axis -2",
         ),
-        (
+        hint(
             "state_dict",
             "keep `self.model = TinyLanguageModel(...)` as given: the check loads the weights "
             "by that name",

@@ -58,6 +58,8 @@ class Outcome:
     Both are measured by ``record_sizes`` around the call alone (0 when nothing was recorded):
     building a module and loading its weights are not counted. ``exported``: the most elements
     of one tensor copied out of torch (to numpy or a Python list), where neither is measured.
+    ``allocated``: the elements of all the tensors torch ops made or wrote during the call,
+    summed (what a decoder that re-reads its whole sequence at every step pays).
 
     Class cases only: ``unset`` names the module's parameters that the case's weights did not
     set (they keep their random initial values); ``unstable`` is True when a second call on the
@@ -72,6 +74,7 @@ class Outcome:
     largest: int = 0
     widest_reduction: int = 0
     exported: int = 0
+    allocated: int = 0
     modified: tuple[str, ...] = ()
     unset: tuple[str, ...] = ()
     unstable: bool = False
@@ -214,6 +217,9 @@ class _SizeRecorder(TorchDispatchMode):
         if outputs and makes:
             largest = max(t.numel() for t in outputs)
             self.sizes["largest"] = max(self.sizes["largest"], largest)
+            self.sizes["allocated"] = self.sizes.get("allocated", 0) + sum(
+                t.numel() for t in outputs
+            )
         if outputs and folds:
             width = _fan_in(folds, [*args, *(kwargs or {}).values()], outputs[0])
             self.sizes["widest_reduction"] = max(self.sizes["widest_reduction"], width)
@@ -316,7 +322,7 @@ def run_case(obj: Callable, case: Case, forbidden: Sequence[str] = ()) -> Outcom
 
 
 def _run_case(obj: Callable, case: Case, forbidden: Sequence[str]) -> Outcome:
-    sizes = {"largest": 0, "widest_reduction": 0, "exported": 0}
+    sizes = {"largest": 0, "widest_reduction": 0, "exported": 0, "allocated": 0}
     recorder = _SizeRecorder(sizes)
     foreign = _foreign_modes()
     calls = None
@@ -341,7 +347,7 @@ def _run_case(obj: Callable, case: Case, forbidden: Sequence[str]) -> Outcome:
         )
     outcome.forbidden = tuple(seen)
     outcome.largest, outcome.widest_reduction = sizes["largest"], sizes["widest_reduction"]
-    outcome.exported = sizes["exported"]
+    outcome.exported, outcome.allocated = sizes["exported"], sizes["allocated"]
     return outcome
 
 
