@@ -91,7 +91,10 @@ def _softmax_cases(g: torch.Generator) -> list[Case]:
             (torch.tensor([[1e4, 1e4 - 1.0, 0.0], [-1e4, -1e4 + 2.0, -1e4 - 1.0]]),),
         ),
         Case("equal scores", (torch.full((2, 5), 7.0),)),
-        Case(ONE_FAR_ABOVE, (torch.tensor([[0.0, 1.0, 0.0, 2.0, 200.0], [1.0, 2.0, 3.0, -200.0, 0.0]]),)),
+        Case(
+            ONE_FAR_ABOVE,
+            (torch.tensor([[0.0, 1.0, 0.0, 2.0, 200.0], [1.0, 2.0, 3.0, -200.0, 0.0]]),),
+        ),
         Case("float64", (randn(g, 3, 4, dtype=torch.float64) * 100,)),
     ]
 
@@ -143,9 +146,9 @@ def _shift_probe(t: Trial) -> str | None:
             "where softmax(x + c) = softmax(x). Subtract the maximum of each row along `dim`, "
             "and nothing else."
         )
-    if far is not None and far[1].error is None and not finite(far[1].output):
-        if one is None or finite(one[1].output):
-            return ("softmax.global-max-shift", _GLOBAL_MESSAGE)
+    far_nan = far is not None and far[1].error is None and not finite(far[1].output)
+    if far_nan and (one is None or finite(one[1].output)):
+        return ("softmax.global-max-shift", _GLOBAL_MESSAGE)
     if one is not None and one[1].error is None and not finite(one[1].output):
         return (
             "no max shift: the scores are shifted, but not by the row's maximum (by the mean "

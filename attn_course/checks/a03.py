@@ -11,7 +11,7 @@ from attn_course import reference
 from attn_course.checks.a01 import randn
 from attn_course.checks.a02 import random_mask
 from attn_course.checks.core import Case
-from attn_course.checks.exercise import Exercise, Mistake, Probe, catalogue, hint, reference_output
+from attn_course.checks.exercise import Exercise, Mistake, catalogue, hint, reference_output
 
 ASSIGNMENT = "03_multi_head_attention"
 
@@ -209,7 +209,9 @@ multi_head_attention = Exercise(
     ),
     mistakes=catalogue(
         "MultiHeadAttention",
-        "split-view-without-transpose merge-view-without-transpose view-without-transpose scale-by-D no-scale mask-no-head-axis mask-head-axis-misplaced values-with-w_k mask-inverted mask-ignored no-output-projection",
+        "split-view-without-transpose merge-view-without-transpose view-without-transpose "
+        "scale-by-D no-scale mask-no-head-axis mask-head-axis-misplaced values-with-w_k "
+        "mask-inverted mask-ignored no-output-projection",
         Mistake(
             "`view` without `transpose` when splitting the heads: each head gets pieces of "
             "several tokens instead of a slice of every token's features",

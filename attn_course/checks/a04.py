@@ -13,7 +13,16 @@ from attn_course.checks.a01 import randn
 from attn_course.checks.a02 import random_mask
 from attn_course.checks.a03 import multi_head
 from attn_course.checks.core import Case
-from attn_course.checks.exercise import Exercise, Mistake, Probe, Trial, catalogue, hint, reference_output, same
+from attn_course.checks.exercise import (
+    Exercise,
+    Mistake,
+    Probe,
+    Trial,
+    catalogue,
+    hint,
+    reference_output,
+    same,
+)
 
 ASSIGNMENT = "04_positional_encoding_and_block"
 
@@ -350,7 +359,10 @@ transformer_encoder_block = Exercise(
     expected=lambda case: reference_output(reference.TransformerEncoderBlock, case),
     mistakes=catalogue(
         "TransformerEncoderBlock",
-        "post-norm normalised-stream attn-residual-normalised ffn-residual-normalised no-attn-residual no-ffn-residual no-residuals norm1-twice norms-swapped no-norm1 no-norm2 ffn-first mask-ignored wrong-feedforward wrong-feedforward wrong-feedforward mask-inverted",
+        "post-norm normalised-stream attn-residual-normalised ffn-residual-normalised "
+        "no-attn-residual no-ffn-residual no-residuals norm1-twice norms-swapped no-norm1 "
+        "no-norm2 ffn-first mask-ignored wrong-feedforward wrong-feedforward wrong-feedforward "
+        "mask-inverted",
         Mistake(
             "post-norm: the layer norms come after the residual additions, "
             "x = norm(x + sublayer(x)). This block is pre-norm: each sublayer reads a "

@@ -9,16 +9,15 @@ a probe applies the rule once the values are right.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 import torch
 
 from attn_course import reference
 from attn_course.checks.a01 import randn
 from attn_course.checks.a02 import random_mask
-from attn_course.checks.core import Case, Outcome, Verdict, measured
-from attn_course.checks.exercise import Exercise, Mistake, Probe, Trial, catalogue, hint
+from attn_course.checks.core import Case, measured
+from attn_course.checks.exercise import Exercise, Mistake, Probe, Trial, catalogue
+from attn_course.checks.probes import constant_factor, finite, fitted_scale, name_scale
 
 ASSIGNMENT = "05_efficient_attention"
 
@@ -102,6 +101,24 @@ def online(
     return torch.exp(scores - row_max) / row_sum  # (..., S)
 
 
+def _normalisation_probe(t: Trial) -> str | None:
+    """Each row proportional to the right weights, but not summing to 1: the running sum
+    mixes exponentials taken relative to different maxima (it was not rescaled)."""
+    output, expected = t.output, t.expected
+    if not (finite(output) and output.shape == expected.shape):
+        return None
+    ratio = output.double() / expected.double()  # (..., S), one constant per row if right
+    rows = ratio / ratio[..., :1]
+    if not torch.allclose(rows, torch.ones_like(rows), rtol=1e-3, atol=1e-6):
+        return None
+    return (
+        "each row has the right shape but does not sum to 1: the terms of the running sum "
+        "were taken relative to different maxima (each block's own maximum, or a running "
+        "maximum that grew) and never brought onto one scale. When the maximum grows from m "
+        "to m', multiply the sum so far by exp(m − m') before adding the new block's terms."
+    )
+
+
 def _reads_whole_rows(t: Trial) -> str | None:
     case, outcome = t.case, t.outcome
     scores, block_size = case.args
@@ -126,7 +143,10 @@ online_softmax = Exercise(
     points=4,
     cases=_softmax_cases,
     expected=lambda case: reference.softmax(case.args[0]),
-    probes=(Probe("reads-whole-rows", _reads_whole_rows, "right"),),
+    probes=(
+        Probe("sum-not-rescaled", _normalisation_probe),
+        Probe("reads-whole-rows", _reads_whole_rows, "right"),
+    ),
     forbidden=("softmax",),
     forbidden_message=(
         "uses a built-in softmax (torch.softmax, F.softmax, Tensor.softmax, nn.Softmax or "
@@ -134,7 +154,8 @@ online_softmax = Exercise(
     ),
     mistakes=catalogue(
         "online_softmax",
-        "sum-not-rescaled no-max-shift per-block-normalised last-block-skipped max-starts-at-0 inverse-rescale block-max-all-rows",
+        "sum-not-rescaled no-max-shift per-block-normalised last-block-skipped max-starts-at-0 "
+        "inverse-rescale block-max-all-rows",
         Mistake(
             "the running sum is not rescaled when a block raises the maximum: the terms summed "
             "so far were exp(score − old max); multiply the sum by exp(old max − new max) "
@@ -239,7 +260,7 @@ def _attention_cases(g: torch.Generator) -> list[Case]:
         case("long: T=256, S=2048, block_size 128", _qkv(g, 1, T=256, S=2048, D=16, Dv=16), 128),
         case(
             "long, is_causal: T=S=512, block_size 32",
-            _qkv(g, 1, T=512, S=512, D=16, Dv=16),
+            _qkv(g, 1, T=512, S=512, D=16, Dv=8),
             32,
             is_causal=True,
         ),
@@ -283,7 +304,7 @@ def tiled(
     case: Case,
     causal: str = "global",
     use_mask: bool = True,
-    scale: bool = True,
+    scale: bool | float = True,
     rescale_sum: bool = True,
     rescale_output: bool = True,
     shift: bool = True,
@@ -299,8 +320,10 @@ def tiled(
         mask = _full_mask(Case("", case.args, {**case.kwargs, "mask": None}), causal)
     T, S = query.size(-2), key.size(-2)
     attn_scores = query @ key.transpose(-2, -1)  # (..., T, S): fine here, the judge's side
-    if scale:
+    if scale is True:
         attn_scores = attn_scores / math.sqrt(query.size(-1))
+    elif scale is not False:
+        attn_scores = attn_scores * scale
     if mask is not None:
         attn_scores = attn_scores.masked_fill(~mask, float("-inf"))
     stop = S - S % block_size if skip_partial and block_size < S else S
@@ -327,6 +350,35 @@ def tiled(
         output = output + exp_scores @ value[..., start : start + block_size, :]
         row_max = new_max
     return output / row_sum  # (..., T, Dv)
+
+
+def _tiled_scale_probe(t: Trial) -> str | tuple[str, str] | None:
+    """Reads the scale off the output: a constant factor on the right output is a scale
+    applied after the softmax; otherwise the s for which the scores s · Q Kᵀ give it."""
+    query, key, value = t.case.args
+    D, Dv = query.size(-1), value.size(-1)
+    widths = {"D": D, "Dv": Dv, "S": key.size(-2), "T": query.size(-2)}
+    k = constant_factor(t.output, t.expected)
+    if k is not None:
+        return (
+            "tiled_attention.scale-after-softmax",
+            f"your output is the right one times {name_scale(k, widths)}: a scale applied "
+            "after the softmax (or to the output). Scale the scores (or the queries, once) "
+            "by 1/√D before exp.",
+        )
+    if query.numel() > 4096:
+        return None  # a long case: the search would take too long
+    right = 1 / math.sqrt(D)
+    tries = [1 / math.sqrt(Dv), 1 / D, math.sqrt(D)]
+    s = fitted_scale(t.output, lambda s: tiled(t.case, scale=s), right, tries)
+    if s is None:
+        return None
+    return (
+        "tiled_attention.wrong-scale",
+        f"wrong scale: your scores are multiplied by {name_scale(s, widths)}, where they must "
+        f"be multiplied by 1/√D = {right:.4f} (D = query.size(-1), the width of the queries "
+        "and keys, not that of the values)",
+    )
 
 
 def _holds_the_score_matrix(t: Trial) -> str | None:
@@ -363,7 +415,10 @@ tiled_attention = Exercise(
     points=6,
     cases=_attention_cases,
     expected=_attention_expected,
-    probes=(Probe("holds-score-matrix", _holds_the_score_matrix, "right"),),
+    probes=(
+        Probe("wrong-scale", _tiled_scale_probe),
+        Probe("holds-score-matrix", _holds_the_score_matrix, "right"),
+    ),
     forbidden=("scaled_dot_product",),
     forbidden_message=(
         "calls torch's F.scaled_dot_product_attention (under some name): write the loop over "
@@ -371,7 +426,9 @@ tiled_attention = Exercise(
     ),
     mistakes=catalogue(
         "tiled_attention",
-        "not-rescaled output-not-rescaled sum-not-rescaled no-max-shift per-block-summed per-block-averaged last-block-skipped no-scale causal-diagonal causal-block-local causal-bottom-right causal-ignored mask-ignored",
+        "not-rescaled output-not-rescaled sum-not-rescaled no-max-shift per-block-summed "
+        "per-block-averaged last-block-skipped no-scale causal-diagonal causal-block-local "
+        "causal-bottom-right causal-ignored mask-ignored",
         Mistake(
             "the running sum and the output are not rescaled when a block raises the maximum: "
             "both hold terms exp(score − old max), so multiply both by exp(old max − new max) "

@@ -19,8 +19,16 @@ import torch.nn.functional as F
 from attn_course import reference
 from attn_course.checks.a01 import randn
 from attn_course.checks.a05 import outside_torch
-from attn_course.checks.core import Case, Outcome, measured, one_thread
-from attn_course.checks.exercise import Exercise, Mistake, Probe, Trial, catalogue, hint, reference_output
+from attn_course.checks.core import Case, measured, one_thread
+from attn_course.checks.exercise import (
+    Exercise,
+    Mistake,
+    Probe,
+    Trial,
+    catalogue,
+    hint,
+    reference_output,
+)
 
 ASSIGNMENT = "06_rotary_and_grouped_query_attention"
 
@@ -83,7 +91,8 @@ apply_rotary = Exercise(
     expected=lambda case: reference.apply_rotary(*case.args),
     mistakes=catalogue(
         "apply_rotary",
-        "interleaved wrong-direction interleaved-wrong-direction positions-ignored frequency-j-over-Dh frequencies-grow float32-angles",
+        "interleaved wrong-direction interleaved-wrong-direction positions-ignored "
+        "frequency-j-over-Dh frequencies-grow float32-angles",
         Mistake(
             "interleaved pairing: features 2j and 2j+1 are rotated together. This course pairs "
             "the halves, as GPT-NeoX and Llama do: feature j with feature j + Dh/2.",
@@ -239,7 +248,8 @@ grouped_query_attention = Exercise(
     ),
     mistakes=catalogue(
         "GroupedQueryAttention",
-        "keys-not-rotated queries-not-rotated no-rotation values-rotated kv-heads-tiled interleaved-pairing not-causal scale-by-D",
+        "keys-not-rotated queries-not-rotated no-rotation values-rotated kv-heads-tiled "
+        "interleaved-pairing not-causal scale-by-D",
         Mistake(
             "the keys are not rotated, only the queries: RoPE turns both q and k by their "
             "positions, so that their dot product depends on the offset between them",
@@ -420,7 +430,8 @@ greedy_decoder = Exercise(
     expected=lambda case: reference_output(reference.GreedyDecoder, case),
     mistakes=catalogue(
         "GreedyDecoder",
-        "shared-cache no-caches whole-sequence-with-cache first-position positions-restart query-position keys-rotated-after-caching",
+        "shared-cache no-caches whole-sequence-with-cache first-position positions-restart "
+        "query-position keys-rotated-after-caching",
         Mistake(
             "one cache shared by all the layers (`[KVCache()] * num_layers` makes one cache, "
             "listed num_layers times): every layer needs its own keys and values, so make a "

@@ -341,7 +341,7 @@ class Exercise:
         if len(errors) < n_cases:
             message = f"works on some cases but on '{case.label}' {message}"
         for probe in (p for p in self.all_probes() if p.when == "error"):
-            advice = _try(lambda _: probe.check(t), case)
+            advice = _try(lambda _, probe=probe: probe.check(t), case)
             if isinstance(advice, str):
                 message += f" — {advice}"
                 mistake_id = self.full_id(probe.id)

@@ -18,6 +18,9 @@ from attn_course.checks.exercise import same
 
 
 def finite(value: Any) -> bool:
+    """Whether ``value`` is a tensor (or a tuple of them) with only finite values."""
+    if isinstance(value, tuple | list):
+        return bool(value) and all(finite(item) for item in value)
     return isinstance(value, torch.Tensor) and bool(torch.isfinite(value).all())
 
 
@@ -28,7 +31,8 @@ def normalised_axes(weights: Any, atol: float = 1e-4) -> list[int]:
     return [
         axis - weights.dim()
         for axis in range(weights.dim())
-        if torch.allclose(weights.double().sum(axis), torch.ones(()).double(), atol=atol)
+        if weights.size(axis) >= 3  # a sum over 2 or fewer can be 1 by chance
+        and torch.allclose(weights.double().sum(axis), torch.ones(()).double(), atol=atol)
     ]
 
 
