@@ -354,7 +354,8 @@ def _run_case(obj: Callable, case: Case, forbidden: Sequence[str]) -> Outcome:
 def _calls(obj: Callable, case: Case, recorder: _SizeRecorder) -> tuple:
     """The calls of one case, inside the recorders: the output and that of a second call
     (plain copies), the inputs the learner's code was given, the parameters the case's weights
-    did not set, and what training raised. What the grader does itself (building a module:
+    did not set, and what training raised (a module is trained only on a case with a float
+    input: a decoder of token ids is never trained through its output). What the grader does itself (building a module:
     tables and buffers made once in ``__init__`` are not the call's memory; copying the
     outputs) is not counted as the call's memory."""
     args, kwargs = _copy(case.args), _copy(case.kwargs)
@@ -373,7 +374,8 @@ def _calls(obj: Callable, case: Case, recorder: _SizeRecorder) -> tuple:
             again = module(*_copy(case.args), **_copy(case.kwargs))
             with recorder.paused():
                 again = plain(again)
-    training_error = None if module is None else _train(module, case)
+    trains = any(torch.is_tensor(t) and t.is_floating_point() for t in case.args)
+    training_error = None if module is None or not trains else _train(module, case)
     return output, again, (args, kwargs), unset, training_error
 
 

@@ -54,14 +54,14 @@ class Mistake:
 
 
 def catalogue(exercise: str, ids: str, *mistakes: Mistake) -> tuple[Mistake, ...]:
-    """``mistakes`` with the stable ids ``ids`` (space-separated, in order), each prefixed
-    with the exercise's name (a mistake that has an id keeps it)."""
-    names = ids.split()
-    if len(names) != len(mistakes):
-        raise ValueError(f"{exercise}: {len(names)} ids for {len(mistakes)} mistakes")
+    """``mistakes`` with the stable ids ``ids`` (space-separated, in order, for those that
+    have none), each prefixed with the exercise's name."""
+    names = iter(ids.split())
+    unnamed = sum(not m.id for m in mistakes)
+    if unnamed != len(ids.split()):
+        raise ValueError(f"{exercise}: {len(ids.split())} ids for {unnamed} mistakes")
     return tuple(
-        m if m.id else dataclasses.replace(m, id=f"{exercise}.{name}")
-        for name, m in zip(names, mistakes, strict=True)
+        m if m.id else dataclasses.replace(m, id=f"{exercise}.{next(names)}") for m in mistakes
     )
 
 
@@ -254,8 +254,10 @@ class Exercise:
             return None
         probe = dataclasses.replace(probe, id=self.full_id(probe.id))
         if probe.when in ("always", "right") or t.outcome.error is not None:
-            detail = _sizes_detail(t.case, self.arg_names) if probe.when == "right" else (
-                self._inputs(t.case)
+            detail = (
+                _sizes_detail(t.case, self.arg_names)
+                if probe.when == "right"
+                else (self._inputs(t.case))
             )
             if probe.status == "forbidden":
                 detail = message.split("\n", 1)[1] if "\n" in message else ""
@@ -279,8 +281,9 @@ class Exercise:
     ) -> tuple[Mistake | None, list[Trial]]:
         """The known mistake that explains the most failing cases (and its matches); among
         equals, the one that also agrees with the learner on the most other cases. With
-        ``informative``, a mistake counts only where it matches on some value that is
-        finite and wrong (not on NaN or inf alone, which many mistakes share)."""
+        ``informative``, a mistake counts only where it matches at least half the wrong
+        cases, on some value that is finite and wrong (not on NaN or inf alone, which many
+        mistakes share): a match on one case of many is left to the probes."""
         found = []  # (mistake, its matches)
         for known in self.mistakes:
             matches = []
@@ -292,7 +295,7 @@ class Exercise:
                 ):
                     matches.append(t)
                     telling = telling or finite_difference(theirs, t.expected)
-            if matches and (telling or not informative):
+            if matches and (not informative or (telling and 2 * len(matches) >= len(wrong))):
                 found.append((known, matches))
         most = max((len(matches) for _, matches in found), default=0)
         found = [(known, matches) for known, matches in found if len(matches) == most]

@@ -14,8 +14,14 @@ from attn_course.checks.exercise import Exercise, Mistake
 def as_learner_code(exercise: Exercise, known: Mistake):
     """The mistake's own variant, in the form the check calls: a function, or a module with
     the reference's parameters whose forward computes the variant from them."""
-    if exercise.name not in {"SimpleAttention", "MultiHeadAttention", "FeedForward",
-                             "TransformerEncoderBlock", "GroupedQueryAttention", "GreedyDecoder"}:
+    if exercise.name not in {
+        "SimpleAttention",
+        "MultiHeadAttention",
+        "FeedForward",
+        "TransformerEncoderBlock",
+        "GroupedQueryAttention",
+        "GreedyDecoder",
+    }:
         return lambda *args, **kwargs: exercise.mistake_output(known, Case("", args, kwargs))
 
     base = getattr(reference, exercise.name)
