@@ -529,9 +529,9 @@ def _uses_the_caches(t: Trial) -> str | None:
             f"the tokens are right, but the caches are not used: over {max_new_tokens} steps "
             f"its torch ops made {outcome.allocated:,} elements in all, as many as re-reading "
             f"the whole sequence (up to {S} tokens) at every step makes for its attention "
-            f"scores and their softmax alone ({limit:,}). With a KV cache per layer, feed the prompt once, then only "
-            "the newest token at each step: the model should see a (B, 1) input after the "
-            "prompt."
+            f"scores and their softmax alone ({limit:,}). With a KV cache per layer, feed the "
+            "prompt once, then only the newest token at each step: after the prompt, the "
+            "model should see a (B, 1) input."
         )
     return None
 

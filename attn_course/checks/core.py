@@ -355,9 +355,9 @@ def _calls(obj: Callable, case: Case, recorder: _SizeRecorder) -> tuple:
     """The calls of one case, inside the recorders: the output and that of a second call
     (plain copies), the inputs the learner's code was given, the parameters the case's weights
     did not set, and what training raised (a module is trained only on a case with a float
-    input: a decoder of token ids is never trained through its output). What the grader does itself (building a module:
-    tables and buffers made once in ``__init__`` are not the call's memory; copying the
-    outputs) is not counted as the call's memory."""
+    input: a decoder of token ids is never trained through its output). What the grader does
+    itself (building a module: tables and buffers made once in ``__init__`` are not the
+    call's memory; copying the outputs) is not counted as the call's memory."""
     args, kwargs = _copy(case.args), _copy(case.kwargs)
     module, unset = None, ()
     with torch.no_grad():

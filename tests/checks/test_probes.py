@@ -39,7 +39,8 @@ def softmax_without_any_shift(scores, dim=-1):
 
 @pytest.mark.parametrize("seed", SEEDS)
 @pytest.mark.parametrize(
-    "fn", [softmax_centred_on_the_mean, softmax_shifted_by_the_row_minimum, softmax_without_any_shift]
+    "fn",
+    [softmax_centred_on_the_mean, softmax_shifted_by_the_row_minimum, softmax_without_any_shift],
 )
 def test_a_shift_other_than_the_row_maximum_is_named_no_max_shift(fn, seed):
     assert run_check("softmax", fn, seed=seed).mistake == "softmax.no-max-shift"
@@ -91,7 +92,7 @@ def test_scale_and_axis_are_read_off_the_weights(fn, mistake, seed):
 
 
 def online_softmax_each_block_by_its_own_max(scores, block_size):
-    total = torch.zeros(scores.shape[:-1] + (1,), dtype=scores.dtype)
+    total = torch.zeros((*scores.shape[:-1], 1), dtype=scores.dtype)
     running = torch.full_like(total, -math.inf)
     for start in range(0, scores.shape[-1], block_size):
         chunk = scores[..., start : start + block_size]
@@ -112,8 +113,8 @@ def tiled_attention_scaled_by_the_value_width(
 ):
     T, S = query.shape[-2], key.shape[-2]
     scale = value.shape[-1] ** -0.5  # the value width, not the key width
-    m = torch.full(query.shape[:-1] + (1,), -math.inf, dtype=query.dtype)
-    l = torch.zeros_like(m)
+    m = torch.full((*query.shape[:-1], 1), -math.inf, dtype=query.dtype)
+    total = torch.zeros_like(m)
     acc = torch.zeros(*query.shape[:-1], value.shape[-1], dtype=query.dtype)
     rows = torch.arange(T).unsqueeze(-1)
     for j in range(0, S, block_size):
@@ -126,10 +127,10 @@ def tiled_attention_scaled_by_the_value_width(
         m_new = torch.maximum(m, s.amax(-1, keepdim=True))
         alpha = torch.exp(m - m_new).nan_to_num(0.0)
         p = torch.exp(s - m_new)
-        l = l * alpha + p.sum(-1, keepdim=True)
+        total = total * alpha + p.sum(-1, keepdim=True)
         acc = acc * alpha + p @ value[..., j : j + block_size, :]
         m = m_new
-    return acc / l
+    return acc / total
 
 
 def test_tiled_attention_scaled_by_the_value_width_is_named_a_wrong_scale():
