@@ -217,9 +217,8 @@ class _SizeRecorder(TorchDispatchMode):
         if outputs and makes:
             largest = max(t.numel() for t in outputs)
             self.sizes["largest"] = max(self.sizes["largest"], largest)
-            self.sizes["allocated"] = self.sizes.get("allocated", 0) + sum(
-                t.numel() for t in outputs
-            )
+            if "allocated" in self.sizes:  # run_case's count (record_sizes keeps none)
+                self.sizes["allocated"] += sum(t.numel() for t in outputs)
         if outputs and folds:
             width = _fan_in(folds, [*args, *(kwargs or {}).values()], outputs[0])
             self.sizes["widest_reduction"] = max(self.sizes["widest_reduction"], width)

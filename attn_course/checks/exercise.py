@@ -183,7 +183,8 @@ class Exercise:
     def all_probes(self) -> tuple[Probe, ...]:
         """The exercise's probes with those every exercise runs."""
         forbidden = (forbidden_probe(self.name, self.forbidden_message),) if self.forbidden else ()
-        return (*forbidden, *BEFORE_PROBES, *self.probes, *AFTER_PROBES)
+        before = (modified_probe(self.arg_names), *BEFORE_PROBES)
+        return (*forbidden, *before, *self.probes, *AFTER_PROBES)
 
     def judge(self, cases: Sequence[Case], outcomes: Sequence[Outcome]) -> Verdict:
         """Compare every outcome with the reference and name the mistake: the probes that
@@ -357,10 +358,26 @@ class Exercise:
 # --- probes every exercise runs ---------------------------------------------------------------
 
 
-def _modified(t: Trial) -> str | None:
-    modified = _strings(t.outcome.modified)
-    if not modified or t.outcome.error is not None:
-        return None
+def modified_probe(arg_names: Sequence[str]) -> Probe:
+    """Fails a check whose call changed one of its inputs in place (named as the exercise
+    names its arguments)."""
+
+    def check(t: Trial) -> str | None:
+        modified = _strings(t.outcome.modified)
+        if not modified or t.outcome.error is not None:
+            return None
+        names = [
+            arg_names[int(n[4:])]
+            if n.startswith("arg ") and n[4:].isdigit() and int(n[4:]) < len(arg_names)
+            else n
+            for n in modified
+        ]
+        return _modified_message(names)
+
+    return Probe("modifies-input", check, "always")
+
+
+def _modified_message(modified: Sequence[str]) -> str:
     return (
         f"modifies its input {names_list(modified)} in place (an in-place operation such as `-=`, "
         "`/=`, `+=` or `.exp_()` on it): the caller's tensor changes under their feet, and "
@@ -387,10 +404,7 @@ def _training(t: Trial) -> str | None:
     return message
 
 
-BEFORE_PROBES = (
-    Probe("modifies-input", _modified, "always"),
-    Probe("unstable", _unstable, "always"),
-)
+BEFORE_PROBES = (Probe("unstable", _unstable, "always"),)
 AFTER_PROBES = (
     Probe("fails-in-training", _training, "right"),
     *(hint(fragment, advice) for fragment, advice in COMMON_HINTS),
