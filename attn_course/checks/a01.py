@@ -9,7 +9,17 @@ import torch.nn.functional as F
 
 from attn_course import reference
 from attn_course.checks.core import Case
-from attn_course.checks.exercise import Exercise, Mistake, reference_output
+from attn_course.checks.exercise import (
+    Derivation,
+    Exercise,
+    Mistake,
+    Probe,
+    Trial,
+    catalogue,
+    reference_output,
+    same,
+)
+from attn_course.checks.probes import finite, normalised_axes
 
 ASSIGNMENT = "01_scores_softmax_context"
 
@@ -45,7 +55,9 @@ attention_scores = Exercise(
     points=2,
     cases=_scores_cases,
     expected=_scores,
-    mistakes=(
+    mistakes=catalogue(
+        "attention_scores",
+        "batch-matmul scaled",
         Mistake(
             "batch broadcasting by @: `query @ keys^T` treats the batch of queries as the rows "
             "of one matrix, so every query is scored against the keys of every batch element "
@@ -79,8 +91,93 @@ def _softmax_cases(g: torch.Generator) -> list[Case]:
             (torch.tensor([[1e4, 1e4 - 1.0, 0.0], [-1e4, -1e4 + 2.0, -1e4 - 1.0]]),),
         ),
         Case("equal scores", (torch.full((2, 5), 7.0),)),
+        Case(
+            ONE_FAR_ABOVE,
+            (torch.tensor([[0.0, 1.0, 0.0, 2.0, 200.0], [198.0, 199.0, 200.0, 197.0, 201.0]]),),
+        ),
         Case("float64", (randn(g, 3, 4, dtype=torch.float64) * 100,)),
     ]
+
+
+SMALL = "3 rows of 5 scores"
+FAR_APART = "rows far apart (±1e4)"
+ONE_FAR_ABOVE = "one score far above the rest of its row (200), rows close together"
+SHIFT = 1000.0  # added to every score of the derived case "+1000": softmax must not change
+
+
+def _shifted(case: Case) -> Case | None:
+    if case.label != SMALL:
+        return None
+    return Case("", (case.args[0] + SHIFT,), case.kwargs)
+
+
+def softmax_variant(case: Case, shift: str = "max", dim: int | None = None) -> torch.Tensor:
+    """Softmax written out, with knobs: ``shift`` "max" (right: the row's maximum), "none",
+    "mean" (the row's mean), "global" (the whole tensor's maximum); ``dim`` another axis."""
+    scores = case.args[0]
+    dim = _dim(case) if dim is None else dim
+    subtract = {
+        "max": lambda: scores.amax(dim=dim, keepdim=True),
+        "none": lambda: torch.zeros(()),
+        "mean": lambda: scores.mean(dim=dim, keepdim=True),
+        "global": lambda: scores.max(),
+    }[shift]()
+    exp = (scores - subtract).exp()
+    return exp / exp.sum(dim=dim, keepdim=True)
+
+
+def _shift_probe(t: Trial) -> str | None:
+    """Reads the shift off the behaviour: a softmax is unchanged when a constant is added to
+    every score (``+1000``); only a shift by each row's maximum keeps every exp finite on
+    rows far apart and on a row with one score far above the rest."""
+    base, shifted = t.runs.get(SMALL), t.runs.get(f"{SMALL} [+1000]")
+    far, one = t.runs.get(FAR_APART), t.runs.get(ONE_FAR_ABOVE)
+    if base is None or shifted is None or not same(base[1].output, _softmax(base[0])):
+        return None
+    if shifted[1].error is None and not finite(shifted[1].output):
+        return (
+            f"no max shift: adding {SHIFT:g} to every score (softmax is unchanged by that) "
+            "makes your output inf or NaN, so exp is taken of the raw scores. Subtract each "
+            "row's maximum along `dim` (keepdim=True) before exp."
+        )
+    if shifted[1].error is None and not same(shifted[1].output, base[1].output):
+        return (
+            f"not shift-invariant: adding {SHIFT:g} to every score changes your output, "
+            "where softmax(x + c) = softmax(x). Subtract the maximum of each row along `dim`, "
+            "and nothing else."
+        )
+    far_nan = far is not None and far[1].error is None and not finite(far[1].output)
+    if far_nan and (one is None or finite(one[1].output)):
+        return ("softmax.global-max-shift", _GLOBAL_MESSAGE)
+    if one is not None and one[1].error is None and not finite(one[1].output):
+        return (
+            "no max shift: the scores are shifted, but not by the row's maximum (by the mean "
+            "or the minimum, say): a row with one score far above the rest then overflows "
+            "in exp. Subtract each row's maximum along `dim` (keepdim=True): then every exp "
+            "is at most 1."
+        )
+    return None
+
+
+def _axis_probe(t: Trial) -> str | None:
+    """Which axis sums to 1: the weights must sum to 1 along `dim`."""
+    output, scores = t.output, t.case.args[0]
+    if not isinstance(output, torch.Tensor) or output.shape != scores.shape:
+        return None
+    axes = normalised_axes(output)
+    dim = _dim(t.case) % scores.dim() - scores.dim()
+    if axes and dim not in axes:
+        return (
+            f"softmax over the wrong dim: your weights sum to 1 along dim {axes[0]}, but "
+            f"along `dim` = {dim} they do not. Use the `dim` argument for the max and the sum."
+        )
+    return None
+
+
+_GLOBAL_MESSAGE = (
+    "the max shift uses the maximum of the whole tensor instead of the maximum along "
+    "`dim`: a row far below the overall maximum underflows to 0/0 = NaN"
+)
 
 
 def _dim(case: Case) -> int:
@@ -102,12 +199,6 @@ def _naive_softmax(case: Case) -> torch.Tensor:
     return exp / exp.sum(dim=_dim(case), keepdim=True)
 
 
-def _global_max_softmax(case: Case) -> torch.Tensor:
-    scores = case.args[0]
-    exp = (scores - scores.max()).exp()
-    return exp / exp.sum(dim=_dim(case), keepdim=True)
-
-
 def _no_keepdim_softmax(case: Case) -> torch.Tensor:
     scores, dim = case.args[0], _dim(case)
     exp = (scores - scores.amax(dim=dim, keepdim=True)).exp()
@@ -122,12 +213,19 @@ softmax = Exercise(
     cases=_softmax_cases,
     expected=_softmax,
     forbidden=("softmax",),
+    derived=(Derivation("+1000", _shifted),),
+    probes=(
+        Probe("wrong-dim", _axis_probe),
+        Probe("no-max-shift", _shift_probe),
+    ),
     forbidden_message=(
         "uses a built-in softmax (torch.softmax, F.softmax, Tensor.softmax, nn.Softmax or "
         "log_softmax): build it yourself from exp, a max and a sum (torch.logsumexp is "
         "allowed)"
     ),
-    mistakes=(
+    mistakes=catalogue(
+        "softmax",
+        "wrong-dim no-max-shift global-max-shift no-keepdim",
         Mistake(
             "softmax over the wrong dim: the weights sum to 1 along another dim than `dim`. "
             "Use the `dim` argument for the max and the sum.",
@@ -139,11 +237,7 @@ softmax = Exercise(
             "by a shift.",
             _naive_softmax,
         ),
-        Mistake(
-            "the max shift uses the maximum of the whole tensor instead of the maximum along "
-            "`dim`: a row far below the overall maximum underflows to 0/0 = NaN",
-            _global_max_softmax,
-        ),
+        Mistake(_GLOBAL_MESSAGE, lambda case: softmax_variant(case, shift="global")),
         Mistake(
             "the sum is taken without keepdim=True, so dividing broadcasts it along the wrong "
             "axis (each row is divided by another row's total)",
@@ -187,7 +281,9 @@ context_vector = Exercise(
     points=2,
     cases=_context_cases,
     expected=_context,
-    mistakes=(
+    mistakes=catalogue(
+        "context_vector",
+        "batch-matmul wrong-axis averaged bare-squeeze",
         Mistake(
             "batch broadcasting by @: `weights @ values` treats a batch of weight rows as one "
             "matrix, so each context mixes the values of every batch element (and it fails with "
@@ -258,7 +354,9 @@ simple_attention = Exercise(
     points=3,
     cases=_simple_cases,
     expected=lambda case: reference_output(reference.SimpleAttention, case),
-    mistakes=(
+    mistakes=catalogue(
+        "SimpleAttention",
+        "softmax-last-dim softmax-batch-dim weights-squeezed",
         Mistake(
             "softmax over the wrong dim: the scores have shape (B, T, 1), so dim=-1 normalises "
             "over the size-1 axis and every weight is 1. The sequence is dim=1.",

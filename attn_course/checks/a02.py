@@ -9,7 +9,8 @@ import torch
 from attn_course import reference
 from attn_course.checks.a01 import randn
 from attn_course.checks.core import Case
-from attn_course.checks.exercise import Exercise, Mistake
+from attn_course.checks.exercise import Exercise, Mistake, Probe, Trial, catalogue, hint
+from attn_course.checks.probes import finite, fitted_scale, name_scale, normalised_axes
 
 ASSIGNMENT = "02_scaled_dot_product_attention"
 
@@ -62,13 +63,17 @@ def _attention_cases(g: torch.Generator) -> list[Case]:
 
 
 def attention(
-    case: Case, scale: float | None = None, mask_mode: str = "before", dim: int = -1
+    case: Case,
+    scale: float | None = None,
+    mask_mode: str = "before",
+    dim: int = -1,
+    after: float = 1.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Scaled dot-product attention written out, with one knob per known mistake.
 
     ``scale`` multiplies the scores (default 1/√D); ``mask_mode``: "before" (right), "after"
     (zeroed after the softmax), "inverted", "ignored", "multiplied" (scores * mask);
-    ``dim``: the axis of the softmax.
+    ``dim``: the axis of the softmax; ``after`` multiplies the weights after the softmax.
     """
     query, key, value = case.args
     mask = case.kwargs.get("mask")
@@ -84,6 +89,7 @@ def attention(
         attn_weights = reference.masked_softmax(attn_scores, mask, dim=dim)  # (..., T, S)
     if mask is not None and mask_mode == "after":
         attn_weights = attn_weights * mask
+    attn_weights = attn_weights * after  # (..., T, S)
     return attn_weights @ value, attn_weights  # (..., T, Dv), (..., T, S)
 
 
@@ -94,6 +100,50 @@ def _sizes(case: Case) -> dict[str, int]:
 
 def _attention_expected(case: Case) -> tuple[torch.Tensor, torch.Tensor]:
     return reference.scaled_dot_product_attention(*case.args, case.kwargs.get("mask"))
+
+
+def _weights_probe(t: Trial) -> str | tuple[str, str] | None:
+    """Reads the returned weights: which axis sums to 1, and by what the rows are scaled."""
+    output = t.output
+    if not (isinstance(output, tuple | list) and len(output) == 2):
+        return None
+    weights, expected = output[1], t.expected[1]
+    if not isinstance(weights, torch.Tensor) or weights.shape != expected.shape:
+        return None
+    axes = normalised_axes(weights)
+    if axes and -1 not in axes:
+        what = {-2: "the queries", -3: "the heads or batch"}.get(axes[0], "another axis")
+        return (
+            "scaled_dot_product_attention.softmax-wrong-dim",
+            f"softmax over the wrong dim: your weights sum to 1 along dim {axes[0]} "
+            f"({what}); each query's weights must sum to 1 over the S keys (dim=-1)",
+        )
+    sums = weights.double().sum(-1)
+    if finite(sums) and torch.allclose(sums, sums.flatten()[0].expand_as(sums), atol=1e-5):
+        c, D = float(sums.flatten()[0]), _sizes(t.case)["D"]
+        if abs(c - 1) > 1e-3 and math.isclose(c, 1 / math.sqrt(D), rel_tol=1e-3):
+            return (
+                "scaled_dot_product_attention.scale-after-softmax",
+                "1/√D is applied after the softmax: your weights sum to 1/√D = "
+                f"{c:.4f} instead of 1. Scale the scores Q Kᵀ by 1/√D before the softmax.",
+            )
+    return None
+
+
+def _scale_probe(t: Trial) -> str | None:
+    """Reads the scale off the output: the s for which softmax(s · Q Kᵀ) V gives it."""
+    sizes = _sizes(t.case)
+    right = 1 / math.sqrt(sizes["D"])
+    tries = [1.0, 1 / sizes["D"], math.sqrt(sizes["D"])]
+    tries += [1 / math.sqrt(sizes[n]) for n in ("Dv", "S", "T")]
+    s = fitted_scale(t.output, lambda s: attention(t.case, scale=s), right, tries)
+    if s is None:
+        return None
+    return (
+        f"wrong scale: your scores are multiplied by {name_scale(s, sizes)}, where they must "
+        f"be multiplied by 1/√D = {right:.4f} (D = query.size(-1), the width of the queries "
+        "and keys)"
+    )
 
 
 def _swapped(case: Case) -> tuple[torch.Tensor, torch.Tensor]:
@@ -114,7 +164,11 @@ scaled_dot_product_attention = Exercise(
         "calls torch's F.scaled_dot_product_attention (under some name): write the "
         "scores, the softmax and the weighted sum yourself"
     ),
-    mistakes=(
+    mistakes=catalogue(
+        "scaled_dot_product_attention",
+        "no-scale scale-by-D scale-multiplied scale-by-Dv scale-by-S scale-by-T "
+        "softmax-wrong-dim mask-after-softmax mask-inverted mask-multiplied mask-ignored "
+        "swapped-results",
         Mistake(
             "missing 1/√D: the scores are not scaled, so the softmax saturates as D grows. "
             "Divide Q Kᵀ by √D, D the width of the queries and keys.",
@@ -172,8 +226,11 @@ scaled_dot_product_attention = Exercise(
             _swapped,
         ),
     ),
-    error_hints=(
-        (
+    variant=attention,
+    probes=(
+        Probe("weights", _weights_probe),
+        Probe("wrong-scale", _scale_probe),
+        hint(
             "dimension out of range",
             "transpose the last two dims of the keys (transpose(-2, -1)), which works for "
             "any number of leading dims",
@@ -193,8 +250,9 @@ def _ones(case: Case) -> torch.Tensor:
     return torch.ones(case.args[0], case.args[0], dtype=torch.bool)
 
 
-def _float_mask(case: Case, output: object) -> str | None:
+def _float_mask(t: Trial) -> str | None:
     """A float mask of any values (0/-inf, 0/-1e9, 1/0): not this course's convention."""
+    output = t.output
     if isinstance(output, torch.Tensor) and output.is_floating_point():
         return (
             f"returns a float mask ({output.dtype}): this course's masks are boolean, True = may "
@@ -212,8 +270,10 @@ causal_mask = Exercise(
     points=2,
     cases=_sizes_cases,
     expected=lambda case: reference.causal_mask(*case.args),
-    diagnose=_float_mask,
-    mistakes=(
+    probes=(Probe("float-mask", _float_mask),),
+    mistakes=catalogue(
+        "causal_mask",
+        "upper-triangle marks-future diagonal-masked sees-next",
         Mistake(
             "upper instead of lower triangle (triu instead of tril): True must be on and "
             "BELOW the diagonal, so each query sees itself and the past",
@@ -263,7 +323,9 @@ padding_mask = Exercise(
     points=3,
     cases=_padding_cases,
     expected=lambda case: reference.padding_mask(*case.args),
-    mistakes=(
+    mistakes=catalogue(
+        "padding_mask",
+        "inverted off-by-one-long off-by-one-short transposed",
         Mistake(
             "inverted: True must mark the real tokens (may attend), False the padding",
             lambda case: ~reference.padding_mask(*case.args),

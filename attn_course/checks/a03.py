@@ -11,7 +11,7 @@ from attn_course import reference
 from attn_course.checks.a01 import randn
 from attn_course.checks.a02 import random_mask
 from attn_course.checks.core import Case
-from attn_course.checks.exercise import Exercise, Mistake, reference_output
+from attn_course.checks.exercise import Exercise, Mistake, catalogue, hint, reference_output
 
 ASSIGNMENT = "03_multi_head_attention"
 
@@ -47,7 +47,9 @@ split_heads = Exercise(
     points=3,
     cases=_split_cases,
     expected=lambda case: reference.split_heads(*case.args),
-    mistakes=(
+    mistakes=catalogue(
+        "split_heads",
+        "view-without-transpose no-transpose interleaved",
         Mistake(
             "`view` without `transpose`: viewing (B, T, D) directly as (B, H, T, Dh) has the "
             "right shape but cuts the flat memory in the wrong places, so each 'head' gets "
@@ -93,7 +95,9 @@ merge_heads = Exercise(
     points=2,
     cases=_merge_cases,
     expected=lambda case: reference.merge_heads(*case.args),
-    mistakes=(
+    mistakes=catalogue(
+        "merge_heads",
+        "view-without-transpose interleaved",
         Mistake(
             "`view` without `transpose`: viewing (B, H, T, Dh) directly as (B, T, H·Dh) has the "
             "right shape but mixes heads and tokens. transpose(1, 2) to (B, T, H, Dh) first, "
@@ -107,8 +111,8 @@ merge_heads = Exercise(
             lambda case: (lambda x: x.permute(0, 2, 3, 1).flatten(2))(*case.args),
         ),
     ),
-    error_hints=(
-        (
+    probes=(
+        hint(
             "view size is not compatible",
             "after transpose the tensor is not contiguous: use reshape, or .contiguous() "
             "before view",
@@ -203,7 +207,11 @@ multi_head_attention = Exercise(
         "uses torch's nn.MultiheadAttention (F.multi_head_attention_forward): build it from "
         "the four projections, split_heads, attention and merge_heads"
     ),
-    mistakes=(
+    mistakes=catalogue(
+        "MultiHeadAttention",
+        "split-view-without-transpose merge-view-without-transpose view-without-transpose "
+        "scale-by-D no-scale mask-no-head-axis mask-head-axis-misplaced values-with-w_k "
+        "mask-inverted mask-ignored no-output-projection",
         Mistake(
             "`view` without `transpose` when splitting the heads: each head gets pieces of "
             "several tokens instead of a slice of every token's features",
@@ -256,8 +264,8 @@ multi_head_attention = Exercise(
             lambda case: multi_head(case, project_out=False),
         ),
     ),
-    error_hints=(
-        (
+    probes=(
+        hint(
             "must match the size of tensor",
             "two shapes do not line up: the scores are (B, H, T, S), so a (B, T, S) or "
             "(B, 1, S) mask needs a head axis, mask.unsqueeze(1)",

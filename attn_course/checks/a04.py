@@ -13,7 +13,16 @@ from attn_course.checks.a01 import randn
 from attn_course.checks.a02 import random_mask
 from attn_course.checks.a03 import multi_head
 from attn_course.checks.core import Case
-from attn_course.checks.exercise import Exercise, Mistake, reference_output, same
+from attn_course.checks.exercise import (
+    Exercise,
+    Mistake,
+    Probe,
+    Trial,
+    catalogue,
+    hint,
+    reference_output,
+    same,
+)
 
 ASSIGNMENT = "04_positional_encoding_and_block"
 
@@ -62,7 +71,10 @@ def encoding(
     return torch.stack((first, second), dim=-1).flatten(-2).float()  # (T, D)
 
 
-ENCODING_MISTAKES = (
+ENCODING_MISTAKES = catalogue(
+    "sinusoidal_positional_encoding",
+    "sin-cos-swapped halves frequency-i-over-D frequency-not-divided odd-column-frequency "
+    "positions-from-1",
     Mistake(
         "sin and cos are swapped: the even columns (0, 2, 4, …) hold sin(pos·ω_i), the odd "
         "columns cos(pos·ω_i). Position 0 must read 0, 1, 0, 1, …",
@@ -97,10 +109,11 @@ ENCODING_MISTAKES = (
 )
 
 
-def _frequencies_off(case: Case, output: object) -> str | None:
+def _frequencies_off(t: Trial) -> str | None:
     """Names frequencies that are off when the sin/cos layout itself is right (row 0 reads
     0, 1, 0, 1, … and every column pair is (sin, cos) of one angle) and no known mistake
     explains them."""
+    case, output = t.case, t.output
     seq_len, d_model = case.args
     known = [mistake.output(case) for mistake in ENCODING_MISTAKES]
     right = reference.sinusoidal_positional_encoding(seq_len, d_model)
@@ -133,7 +146,7 @@ sinusoidal_positional_encoding = Exercise(
     points=4,
     cases=_encoding_cases,
     expected=lambda case: reference.sinusoidal_positional_encoding(*case.args),
-    diagnose=_frequencies_off,
+    probes=(Probe("frequencies-off", _frequencies_off),),
     mistakes=ENCODING_MISTAKES,
 )
 
@@ -202,7 +215,9 @@ feed_forward = Exercise(
     points=2,
     cases=_ffn_cases,
     expected=lambda case: reference_output(reference.FeedForward, case),
-    mistakes=(
+    mistakes=catalogue(
+        "FeedForward",
+        "relu tanh-gelu no-activation gelu-after-down",
         Mistake(
             "ReLU instead of GELU between the two linear layers",
             lambda case: ffn_output(case, activation=F.relu),
@@ -222,8 +237,8 @@ feed_forward = Exercise(
             lambda case: ffn_output(case, after_down=True),
         ),
     ),
-    error_hints=(
-        (
+    probes=(
+        hint(
             "state_dict",
             "keep the two layers as given, `self.up = nn.Linear(d_model, d_ff)` and "
             "`self.down = nn.Linear(d_ff, d_model)`: the check loads weights by these names",
@@ -342,7 +357,12 @@ transformer_encoder_block = Exercise(
     points=4,
     cases=_block_cases,
     expected=lambda case: reference_output(reference.TransformerEncoderBlock, case),
-    mistakes=(
+    mistakes=catalogue(
+        "TransformerEncoderBlock",
+        "post-norm normalised-stream attn-residual-normalised ffn-residual-normalised "
+        "no-attn-residual no-ffn-residual no-residuals norm1-twice norms-swapped no-norm1 "
+        "no-norm2 ffn-first mask-ignored wrong-feedforward wrong-feedforward wrong-feedforward "
+        "mask-inverted",
         Mistake(
             "post-norm: the layer norms come after the residual additions, "
             "x = norm(x + sublayer(x)). This block is pre-norm: each sublayer reads a "
@@ -421,8 +441,8 @@ transformer_encoder_block = Exercise(
             lambda case: encoder_block(case, mask_mode="inverted"),
         ),
     ),
-    error_hints=(
-        (
+    probes=(
+        hint(
             "state_dict",
             "keep the attribute names: norm1, attn (the given MultiHeadAttention), norm2 and "
             "ffn (your FeedForward, with up and down); the check loads weights by these names",

@@ -3,46 +3,23 @@
 Besides the values, these exercises have a rule about how they compute: the online softmax
 reads each row ``block_size`` scores at a time, and tiled attention never holds the (T, S)
 matrix. ``run_case`` measures both (``Outcome.widest_reduction``, ``Outcome.largest``);
-``BlockwiseExercise.judge`` applies the rule once the values are right.
+a probe applies the rule once the values are right.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 import torch
 
 from attn_course import reference
 from attn_course.checks.a01 import randn
 from attn_course.checks.a02 import random_mask
-from attn_course.checks.core import Case, Outcome, Verdict, measured
-from attn_course.checks.exercise import Exercise, Mistake
+from attn_course.checks.core import Case, measured
+from attn_course.checks.exercise import Exercise, Mistake, Probe, Trial, catalogue
+from attn_course.checks.probes import constant_factor, finite, fitted_scale, name_scale
 
 ASSIGNMENT = "05_efficient_attention"
-
-
-@dataclass(frozen=True)
-class BlockwiseExercise(Exercise):
-    """An exercise whose right answer must also be computed block by block.
-
-    ``rule(case, outcome)`` returns what the call did wrong in words (None: nothing); it is
-    asked only once every value is right, so a wrong value is always named first.
-    """
-
-    rule: Callable[[Case, Outcome], str | None] = lambda case, outcome: None
-
-    def judge(self, cases: Sequence[Case], outcomes: Sequence[Outcome]) -> Verdict:
-        verdict = super().judge(cases, outcomes)
-        if not verdict.passed:
-            return verdict
-        for case, outcome in zip(cases, outcomes, strict=True):
-            problem = self.rule(case, outcome)
-            if problem is not None:
-                detail = _sizes_detail(case, self.arg_names)
-                return Verdict(self.name, "failed", problem, detail, case.label)
-        return verdict
 
 
 def outside_torch(elements: int, what: str) -> str:
@@ -51,18 +28,6 @@ def outside_torch(elements: int, what: str) -> str:
         f"copies a tensor of {elements:,} elements out of torch (to numpy or a Python list), "
         f"where {what} cannot be measured: keep the computation in torch"
     )
-
-
-def _sizes_detail(case: Case, arg_names: Sequence[str]) -> str:
-    """The case's inputs, tensors by shape only (the long ones are too large to print)."""
-    names = list(arg_names) + [f"arg {i}" for i in range(len(arg_names), len(case.args))]
-    lines = [f"case '{case.label}'"]
-    for name, value in [*zip(names, case.args, strict=False), *case.kwargs.items()]:
-        if isinstance(value, torch.Tensor):
-            lines.append(f"{name}: shape {tuple(value.shape)}, {value.dtype}")
-        else:
-            lines.append(f"{name} = {value!r}")
-    return "\n".join(lines)
 
 
 # --- online_softmax(scores, block_size) --------------------------------------------------------
@@ -136,7 +101,26 @@ def online(
     return torch.exp(scores - row_max) / row_sum  # (..., S)
 
 
-def _reads_whole_rows(case: Case, outcome: Outcome) -> str | None:
+def _normalisation_probe(t: Trial) -> str | None:
+    """Each row proportional to the right weights, but not summing to 1: the running sum
+    mixes exponentials taken relative to different maxima (it was not rescaled)."""
+    output, expected = t.output, t.expected
+    if not (finite(output) and output.shape == expected.shape):
+        return None
+    ratio = output.double() / expected.double()  # (..., S), one constant per row if right
+    rows = ratio / ratio[..., :1]
+    if not torch.allclose(rows, torch.ones_like(rows), rtol=1e-3, atol=1e-6):
+        return None
+    return (
+        "each row has the right shape but does not sum to 1: the terms of the running sum "
+        "were taken relative to different maxima (each block's own maximum, or a running "
+        "maximum that grew) and never brought onto one scale. When the maximum grows from m "
+        "to m', multiply the sum so far by exp(m − m') before adding the new block's terms."
+    )
+
+
+def _reads_whole_rows(t: Trial) -> str | None:
+    case, outcome = t.case, t.outcome
     scores, block_size = case.args
     S = scores.size(-1)
     if not measured(outcome.widest_reduction) and not measured(outcome.largest):
@@ -152,20 +136,26 @@ def _reads_whole_rows(case: Case, outcome: Outcome) -> str | None:
     return None
 
 
-online_softmax = BlockwiseExercise(
+online_softmax = Exercise(
     name="online_softmax",
     arg_names=("scores", "block_size"),
     assignment=ASSIGNMENT,
     points=4,
     cases=_softmax_cases,
     expected=lambda case: reference.softmax(case.args[0]),
-    rule=_reads_whole_rows,
+    probes=(
+        Probe("sum-not-rescaled", _normalisation_probe),
+        Probe("reads-whole-rows", _reads_whole_rows, "right"),
+    ),
     forbidden=("softmax",),
     forbidden_message=(
         "uses a built-in softmax (torch.softmax, F.softmax, Tensor.softmax, nn.Softmax or "
         "log_softmax): build it from a running max and a running sum of exponentials"
     ),
-    mistakes=(
+    mistakes=catalogue(
+        "online_softmax",
+        "sum-not-rescaled no-max-shift per-block-normalised last-block-skipped max-starts-at-0 "
+        "inverse-rescale block-max-all-rows",
         Mistake(
             "the running sum is not rescaled when a block raises the maximum: the terms summed "
             "so far were exp(score − old max); multiply the sum by exp(old max − new max) "
@@ -270,7 +260,7 @@ def _attention_cases(g: torch.Generator) -> list[Case]:
         case("long: T=256, S=2048, block_size 128", _qkv(g, 1, T=256, S=2048, D=16, Dv=16), 128),
         case(
             "long, is_causal: T=S=512, block_size 32",
-            _qkv(g, 1, T=512, S=512, D=16, Dv=16),
+            _qkv(g, 1, T=512, S=512, D=16, Dv=8),
             32,
             is_causal=True,
         ),
@@ -314,7 +304,7 @@ def tiled(
     case: Case,
     causal: str = "global",
     use_mask: bool = True,
-    scale: bool = True,
+    scale: bool | float = True,
     rescale_sum: bool = True,
     rescale_output: bool = True,
     shift: bool = True,
@@ -330,8 +320,10 @@ def tiled(
         mask = _full_mask(Case("", case.args, {**case.kwargs, "mask": None}), causal)
     T, S = query.size(-2), key.size(-2)
     attn_scores = query @ key.transpose(-2, -1)  # (..., T, S): fine here, the judge's side
-    if scale:
+    if scale is True:
         attn_scores = attn_scores / math.sqrt(query.size(-1))
+    elif scale is not False:
+        attn_scores = attn_scores * scale
     if mask is not None:
         attn_scores = attn_scores.masked_fill(~mask, float("-inf"))
     stop = S - S % block_size if skip_partial and block_size < S else S
@@ -360,7 +352,37 @@ def tiled(
     return output / row_sum  # (..., T, Dv)
 
 
-def _holds_the_score_matrix(case: Case, outcome: Outcome) -> str | None:
+def _tiled_scale_probe(t: Trial) -> str | tuple[str, str] | None:
+    """Reads the scale off the output: a constant factor on the right output is a scale
+    applied after the softmax; otherwise the s for which the scores s · Q Kᵀ give it."""
+    query, key, value = t.case.args
+    D, Dv = query.size(-1), value.size(-1)
+    widths = {"D": D, "Dv": Dv, "S": key.size(-2), "T": query.size(-2)}
+    k = constant_factor(t.output, t.expected)
+    if k is not None:
+        return (
+            "tiled_attention.scale-after-softmax",
+            f"your output is the right one times {name_scale(k, widths)}: a scale applied "
+            "after the softmax (or to the output). Scale the scores (or the queries, once) "
+            "by 1/√D before exp.",
+        )
+    if query.numel() > 4096:
+        return None  # a long case: the search would take too long
+    right = 1 / math.sqrt(D)
+    tries = [1 / math.sqrt(Dv), 1 / D, math.sqrt(D)]
+    s = fitted_scale(t.output, lambda s: tiled(t.case, scale=s), right, tries)
+    if s is None:
+        return None
+    return (
+        "tiled_attention.wrong-scale",
+        f"wrong scale: your scores are multiplied by {name_scale(s, widths)}, where they must "
+        f"be multiplied by 1/√D = {right:.4f} (D = query.size(-1), the width of the queries "
+        "and keys, not that of the values)",
+    )
+
+
+def _holds_the_score_matrix(t: Trial) -> str | None:
+    case, outcome = t.case, t.outcome
     """A long case fails when some tensor has at least half as many elements as the whole
     (..., T, S) score matrix, while tiles, inputs and outputs are all far smaller."""
     query, key, value = case.args
@@ -386,20 +408,27 @@ def _holds_the_score_matrix(case: Case, outcome: Outcome) -> str | None:
     return None
 
 
-tiled_attention = BlockwiseExercise(
+tiled_attention = Exercise(
     name="tiled_attention",
     arg_names=("query", "key", "value"),
     assignment=ASSIGNMENT,
     points=6,
     cases=_attention_cases,
     expected=_attention_expected,
-    rule=_holds_the_score_matrix,
+    probes=(
+        Probe("wrong-scale", _tiled_scale_probe),
+        Probe("holds-score-matrix", _holds_the_score_matrix, "right"),
+    ),
     forbidden=("scaled_dot_product",),
     forbidden_message=(
         "calls torch's F.scaled_dot_product_attention (under some name): write the loop over "
         "blocks of keys yourself"
     ),
-    mistakes=(
+    mistakes=catalogue(
+        "tiled_attention",
+        "not-rescaled output-not-rescaled sum-not-rescaled no-max-shift per-block-summed "
+        "per-block-averaged last-block-skipped no-scale causal-diagonal causal-block-local "
+        "causal-bottom-right causal-ignored mask-ignored",
         Mistake(
             "the running sum and the output are not rescaled when a block raises the maximum: "
             "both hold terms exp(score − old max), so multiply both by exp(old max − new max) "

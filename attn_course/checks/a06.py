@@ -18,9 +18,20 @@ import torch.nn.functional as F
 
 from attn_course import reference
 from attn_course.checks.a01 import randn
-from attn_course.checks.a05 import BlockwiseExercise, outside_torch
-from attn_course.checks.core import Case, Outcome, measured, one_thread
-from attn_course.checks.exercise import Exercise, Mistake, reference_output
+from attn_course.checks.a05 import outside_torch
+from attn_course.checks.core import Case, measured, one_thread
+from attn_course.checks.exercise import (
+    Derivation,
+    Exercise,
+    Mistake,
+    Probe,
+    Trial,
+    catalogue,
+    hint,
+    reference_output,
+    same,
+)
+from attn_course.checks.probes import finite
 
 ASSIGNMENT = "06_rotary_and_grouped_query_attention"
 
@@ -74,6 +85,44 @@ def _rotary_cases(g: torch.Generator) -> list[Case]:
     ]
 
 
+def _rotary_probe(t: Trial) -> str | tuple[str, str] | None:
+    """Reads RoPE's behaviour: x unchanged; turned by positions off by a constant; float32
+    angles on a float64 x (right to float32's rounding of p·θ_j, not to float64's)."""
+    x, positions = t.case.args
+    output = t.output
+    if not (isinstance(output, torch.Tensor) and output.shape == x.shape):
+        return None
+    if same(output, x, check_dtype=False) and not same(t.expected, x, check_dtype=False):
+        return (
+            "apply_rotary.identity",
+            "returns x unchanged: nothing is rotated. Turn each pair (x[j], x[j + Dh/2]) by "
+            "the angle positions[t] · θ_j.",
+        )
+    for offset in (1, -1, 2, -2):
+        if same(output, rotate(x, positions + offset), check_dtype=False):
+            return (
+                "apply_rotary.position-offset",
+                f"turned by the positions {offset:+d}: each row must be turned by its own "
+                "position, positions[t] (no +1 or −1).",
+            )
+    if x.dtype == torch.float64 and finite(output):
+        error = float((output - t.expected).abs().max())
+        # float32 rounds p·θ_j to about 6e-8 of its size, a few roundings deep
+        bound = 8 * 2**-24 * float(positions.abs().max() + 1) * float(x.abs().max())
+        if 1e-9 < error <= bound:
+            return ("apply_rotary.float32-angles", FLOAT32_ANGLES)
+    return None
+
+
+FLOAT32_ANGLES = (
+    "the angles of a float64 x are computed in float32: at positions in the thousands "
+    "p·θ_j is then off in the fourth decimal, far beyond float64's precision. Compute "
+    "them in float64 for a float64 x (float32 is enough for a float32 x), e.g. "
+    "positions.to(torch.promote_types(x.dtype, torch.float32)), and cast their cos and "
+    "sin to x.dtype."
+)
+
+
 apply_rotary = Exercise(
     name="apply_rotary",
     arg_names=("x", "positions"),
@@ -81,7 +130,10 @@ apply_rotary = Exercise(
     points=3,
     cases=_rotary_cases,
     expected=lambda case: reference.apply_rotary(*case.args),
-    mistakes=(
+    mistakes=catalogue(
+        "apply_rotary",
+        "interleaved wrong-direction interleaved-wrong-direction positions-ignored "
+        "frequency-j-over-Dh frequencies-grow float32-angles",
         Mistake(
             "interleaved pairing: features 2j and 2j+1 are rotated together. This course pairs "
             "the halves, as GPT-NeoX and Llama do: feature j with feature j + Dh/2.",
@@ -113,15 +165,9 @@ apply_rotary = Exercise(
             "1 / 10000^(2j / Dh), one radian per position for pair 0.",
             lambda case: rotate(*case.args, exponent="+2j/Dh"),
         ),
-        Mistake(
-            "the angles of a float64 x are computed in float32: at positions in the thousands "
-            "p·θ_j is then off in the fourth decimal, far beyond float64's precision. Compute "
-            "them in float64 for a float64 x (float32 is enough for a float32 x), e.g. "
-            "positions.to(torch.promote_types(x.dtype, torch.float32)), and cast their cos and "
-            "sin to x.dtype.",
-            lambda case: rotate(*case.args, angle_dtype=torch.float32),
-        ),
+        Mistake(FLOAT32_ANGLES, lambda case: rotate(*case.args, angle_dtype=torch.float32)),
     ),
+    probes=(Probe("rope", _rotary_probe),),
 )
 
 
@@ -166,6 +212,10 @@ def attention(
     scale_by: str = "Dh",
     positions: str = "continue",
     cache_rotated_keys: bool = True,
+    split: str = "transpose",
+    query_offset: int = 0,
+    tril_slip: int = 0,
+    chunk_causal: bool = True,
 ) -> torch.Tensor:
     """Grouped-query attention written out from weights, with one knob per known mistake.
 
@@ -174,19 +224,26 @@ def attention(
     head h // r) or "tile" (h % G); ``positions``: "continue" (right: L .. L+T-1 after L cached
     tokens), "restart" (0 .. T-1 for q and k), "query restarts" (0 .. T-1 for q only);
     ``cache_rotated_keys`` False: raw keys are cached, and all keys are turned after appending
-    by the new tokens' positions (broadcast, as a learner's code would).
+    by the new tokens' positions (broadcast, as a learner's code would); ``split`` "view":
+    heads split by a `view` to (B, heads, T, Dh) without a transpose; ``query_offset``: the
+    queries turned by positions off by that much; ``tril_slip``: the causal mask's diagonal
+    moved by that much; ``chunk_causal`` False: no causal mask on a chunk of several tokens
+    when a cache is given.
     """
     B, T, D = x.shape
     Dh = D // num_heads
 
     def project(name: str, heads: int) -> torch.Tensor:
         h = F.linear(x, state[f"{name}.weight"], state[f"{name}.bias"])  # (B, T, heads*Dh)
+        if split == "view":
+            return h.reshape(B, heads, T, Dh)  # (B, heads, T, Dh), tokens scrambled
         return h.view(B, T, heads, Dh).transpose(1, 2)  # (B, heads, T, Dh)
 
     q, k, v = project("w_q", num_heads), project("w_k", num_kv_heads), project("w_v", num_kv_heads)
     past = 0 if cache is None or cache.get("key") is None else cache["key"].size(-2)
     key_pos = torch.arange(T) if positions == "restart" else torch.arange(past, past + T)
     query_pos = torch.arange(T) if positions != "continue" else key_pos
+    query_pos = query_pos + query_offset
     if "q" in rotated:
         q = rotate(q, query_pos, pairing)
     if "k" in rotated and cache_rotated_keys:
@@ -208,8 +265,8 @@ def attention(
     S = k.size(-2)
     width = Dh if scale_by == "Dh" else D
     attn_scores = q @ k.transpose(-2, -1) / math.sqrt(width)  # (B, H, T, S)
-    if causal:
-        allowed = torch.ones(T, S, dtype=torch.bool).tril(past)  # (T, S)
+    if causal and (chunk_causal or cache is None or T == 1):
+        allowed = torch.ones(T, S, dtype=torch.bool).tril(past + tril_slip)  # (T, S)
         attn_scores = attn_scores.masked_fill(~allowed, float("-inf"))
     context = torch.softmax(attn_scores, dim=-1) @ v  # (B, H, T, Dh)
     merged = context.transpose(1, 2).reshape(B, T, D)  # (B, T, D)
@@ -219,6 +276,47 @@ def attention(
 def _gqa_mistake(case: Case, **knobs) -> torch.Tensor:
     _, H, G = case.init_args
     return attention(case.state_dict, case.args[0], H, G, **knobs)
+
+
+def _heads_permuted(case: Case) -> Case | None:
+    """The case with query heads 0 and 1 swapped (their rows of w_q, their columns of w_o):
+    both read key/value head 0, so the right output does not change."""
+    D, H, G = case.init_args
+    if H // G < 2 or G < 2:
+        return None
+    Dh = D // H
+    order = torch.arange(H * Dh).view(H, Dh)
+    order[[0, 1]] = order[[1, 0]]
+    order = order.flatten()
+    state = dict(case.state_dict)
+    state["w_q.weight"], state["w_q.bias"] = state["w_q.weight"][order], state["w_q.bias"][order]
+    state["w_o.weight"] = state["w_o.weight"][:, order]
+    return Case("", case.args, case.kwargs, case.init_args, state)
+
+
+def _gqa_probe(t: Trial) -> str | tuple[str, str] | None:
+    """Swapping two query heads of one group must not change the output; a query turned by
+    another position than its key's is read off by the offset that explains the output."""
+    pair = t.partner("heads permuted within their groups")
+    mixed = pair is not None and pair[1].error is None and finite(t.output)
+    if mixed and not same(pair[1].output, t.output, check_dtype=False):
+        return (
+            "GroupedQueryAttention.heads-mixed",
+            "swapping two query heads of one group (with their rows of w_q and columns "
+            "of w_o) changes your output, which it must not: your heads are not the "
+            "contiguous Dh-wide slices of each token (a `view` or `reshape` to "
+            "(B, H, T, Dh) without a transpose), or query head h does not read key/value "
+            "head h // (H/G) (the K/V heads repeated in the wrong order).",
+        )
+    for offset in (1, -1, 2, -2):
+        if same(t.output, _gqa_mistake(t.case, query_offset=offset), check_dtype=False):
+            return (
+                "GroupedQueryAttention.query-position",
+                f"the queries are turned by positions {offset:+d} from their keys': query i "
+                "and key i sit at the same position i, so turn q and k by the same positions "
+                "(the score must depend only on the offset between them).",
+            )
+    return None
 
 
 grouped_query_attention = Exercise(
@@ -235,7 +333,10 @@ grouped_query_attention = Exercise(
         "calls torch's F.scaled_dot_product_attention (under some name): compute the scores, "
         "the causal mask and the softmax yourself, with the key/value heads repeated"
     ),
-    mistakes=(
+    mistakes=catalogue(
+        "GroupedQueryAttention",
+        "keys-not-rotated queries-not-rotated no-rotation values-rotated kv-heads-tiled "
+        "interleaved-pairing not-causal scale-by-D",
         Mistake(
             "the keys are not rotated, only the queries: RoPE turns both q and k by their "
             "positions, so that their dot product depends on the offset between them",
@@ -273,9 +374,18 @@ grouped_query_attention = Exercise(
             "with its own width, so divide by √Dh = √(D / H)",
             lambda case: _gqa_mistake(case, scale_by="D"),
         ),
+        Mistake(
+            "`view` without `transpose` when splitting the heads: viewing (B, T, H·Dh) "
+            "directly as (B, H, T, Dh) has the right shape but gives each head pieces of "
+            "several tokens. View as (B, T, H, Dh), then transpose(1, 2).",
+            lambda case: _gqa_mistake(case, split="view"),
+            "GroupedQueryAttention.view-without-transpose",
+        ),
     ),
-    error_hints=(
-        (
+    derived=(Derivation("heads permuted within their groups", _heads_permuted),),
+    probes=(
+        Probe("heads", _gqa_probe),
+        hint(
             "state_dict",
             "keep the four projections as given: w_q (D → D), w_k and w_v (D → G·Dh), "
             "w_o (D → D), each an nn.Linear with bias; the check loads weights by these names",
@@ -288,6 +398,13 @@ grouped_query_attention = Exercise(
 
 
 TOKEN_MARGIN = 1e-2  # the least gap between the two largest logits of every chosen token
+
+
+CHUNK_NOT_CAUSAL = (
+    "GroupedQueryAttention's cache path: a chunk of several tokens (the prompt) is not "
+    "masked when a cache is given: its tokens see the later ones. The causal mask holds "
+    "with a cache too: new token i attends to keys 0 .. L+i."
+)
 
 
 def _decoder_case(g, label, B, T0, new, V, D, H, G, layers) -> Case:
@@ -315,13 +432,30 @@ def smallest_token_margin(case: Case) -> float:
     model.load_state_dict({k.removeprefix("model."): v for k, v in case.state_dict.items()})
     caches = [reference.KVCache() for _ in range(model.num_layers)]
     margin = math.inf
+    tokens = model_input
     with one_thread(), torch.no_grad():
         for _ in range(max_new_tokens):  # reference.generate's loop, keeping the logits
             logits = model.eval()(model_input, caches)[:, -1]  # (B, V)
             top2 = logits.topk(2, dim=-1).values  # (B, 2)
             margin = min(margin, (top2[:, 0] - top2[:, 1]).min().item())
             model_input = logits.argmax(dim=-1, keepdim=True)  # (B, 1)
+            tokens = torch.cat((tokens, model_input), dim=1)  # (B, T0 + steps)
+    _TOKENS[id(case.state_dict)] = (case.state_dict, tokens)
+    while len(_TOKENS) > 64:
+        _TOKENS.pop(next(iter(_TOKENS)))
     return margin
+
+
+# the reference's tokens on the cases drawn last, by their weights (kept with the weights, so
+# an id is never taken for another dict's): judging a case does not decode it again
+_TOKENS: dict[int, tuple[dict, torch.Tensor]] = {}
+
+
+def _decoder_expected(case: Case) -> torch.Tensor:
+    known = _TOKENS.get(id(case.state_dict))
+    if known is not None and known[0] is case.state_dict:
+        return known[1].clone()
+    return reference_output(reference.GreedyDecoder, case)
 
 
 def _decoder_cases(g: torch.Generator) -> list[Case]:
@@ -331,7 +465,7 @@ def _decoder_cases(g: torch.Generator) -> list[Case]:
         _decoder_case(g, "multi-query, H=4, G=1, three layers, B=2", 2, 3, 8, 20, 16, 4, 1, 3),
         _decoder_case(g, "a prompt of one token, two layers", 3, 1, 8, 12, 8, 2, 1, 2),
         _decoder_case(g, "no new tokens (max_new_tokens=0)", 2, 4, 0, 12, 8, 2, 1, 2),
-        _decoder_case(g, "long: H=8, a 4-token prompt, 40 new tokens", 1, 4, 40, 24, 16, 8, 2, 1),
+        _decoder_case(g, "long: H=8, a 4-token prompt, 32 new tokens", 1, 4, 32, 24, 16, 8, 2, 1),
     ]
 
 
@@ -365,30 +499,51 @@ def decode(case: Case, loop: str = "cached", pick: int = -1, **knobs) -> torch.T
     return tokens  # (B, T0 + max_new_tokens)
 
 
-def _uses_the_caches(case: Case, outcome: Outcome) -> str | None:
-    """A long case fails when some tensor is half as large as the (B, H, S, S) scores of
-    attention over the whole sequence: the caches were not used."""
+def rereading_cost(case: Case) -> int:
+    """The elements of the attention scores alone of a decoder that feeds the whole sequence
+    at every step, over all its steps and layers: sum over t of B·H·t²."""
     prompt, max_new_tokens = case.args
-    V, D, H, _, _ = case.init_args
-    B, S = prompt.size(0), prompt.size(1) + max_new_tokens - 1  # the longest input
-    limit = B * H * S * S // 2
-    if limit <= 4 * max(V * D, B * S * D, B * prompt.size(1) * V):
-        return None  # a short case: the whole sequence is hardly larger than its parts
-    if not measured(outcome.largest):
+    _, _, H, _, layers = case.init_args
+    B, T0 = prompt.shape
+    return layers * sum(B * H * t * t for t in range(T0, T0 + max_new_tokens))
+
+
+def _uses_the_caches(t: Trial) -> str | None:
+    """A long case fails when the decoder's torch ops made, in all, as many elements as the
+    scores of attention over the whole sequence at every step: what reaches the model is the
+    whole sequence again, not the newest token. Judged by total allocation, so attention
+    computed one head or one query at a time counts the same."""
+    case, outcome = t.case, t.outcome
+    prompt, max_new_tokens = case.args
+    if max_new_tokens < LONG_STEPS:
+        return None  # a short case: re-reading costs hardly more than caching
+    if not measured(outcome.allocated):
         return "its memory could not be measured (torch's op recording was off)"
-    if measured(outcome.exported) and outcome.exported >= S * D:
+    _, D, *_ = case.init_args
+    if measured(outcome.exported) and outcome.exported >= prompt.size(1) * D:
         return outside_torch(outcome.exported, "its memory")
-    if outcome.largest >= limit:
+    limit = REREADING_FACTOR * rereading_cost(case)
+    if outcome.allocated >= limit:
+        S = prompt.size(1) + max_new_tokens - 1
         return (
-            f"the tokens are right, but the caches are not used: its largest tensor has "
-            f"{outcome.largest:,} elements, as many as the (B, H, S, S) scores of attention "
-            f"over the whole sequence of {S} tokens ({B * H * S * S:,}). With a KV cache per "
-            "layer, feed the prompt once, then only the newest token at each step."
+            f"the tokens are right, but the caches are not used: over {max_new_tokens} steps "
+            f"its torch ops made {outcome.allocated:,} elements in all, as many as re-reading "
+            f"the whole sequence (up to {S} tokens) at every step makes for its attention "
+            f"scores and their softmax alone ({limit:,}). With a KV cache per layer, feed the "
+            "prompt once, then only the newest token at each step: after the prompt, the "
+            "model should see a (B, 1) input."
         )
     return None
 
 
-greedy_decoder = BlockwiseExercise(
+LONG_STEPS = 20  # a case with this many new tokens or more is judged for its caches
+# the scores, their exp, their sum and the weights: what one re-reading step makes at least
+# per score; on the long case a cached decoder makes about 0.27 M elements in all, one that
+# re-reads 4.3 M, and the limit is 0.88 M
+REREADING_FACTOR = 4
+
+
+greedy_decoder = Exercise(
     name="GreedyDecoder",
     arg_names=("prompt", "max_new_tokens"),
     init_names=("vocab_size", "d_model", "num_heads", "num_kv_heads", "num_layers"),
@@ -396,9 +551,11 @@ greedy_decoder = BlockwiseExercise(
     assignment=ASSIGNMENT,
     points=3,
     cases=_decoder_cases,
-    expected=lambda case: reference_output(reference.GreedyDecoder, case),
-    rule=_uses_the_caches,
-    mistakes=(
+    expected=_decoder_expected,
+    mistakes=catalogue(
+        "GreedyDecoder",
+        "shared-cache no-caches whole-sequence-with-cache first-position positions-restart "
+        "query-position keys-rotated-after-caching",
         Mistake(
             "one cache shared by all the layers (`[KVCache()] * num_layers` makes one cache, "
             "listed num_layers times): every layer needs its own keys and values, so make a "
@@ -441,15 +598,31 @@ greedy_decoder = BlockwiseExercise(
             "the cache holds rotated keys.",
             lambda case: decode(case, cache_rotated_keys=False),
         ),
+        Mistake(
+            CHUNK_NOT_CAUSAL,
+            lambda case: decode(case, chunk_causal=False),
+            "GreedyDecoder.chunk-not-causal",
+        ),
+        *(
+            Mistake(
+                "GroupedQueryAttention's cache path: the causal mask's diagonal is off by "
+                "one: after L cached tokens, new token i may attend to keys 0 .. L+i, "
+                "`tril(L)` of a (T, L+T) mask (L read before appending).",
+                lambda case, slip=slip: decode(case, tril_slip=slip),
+                "GreedyDecoder.causal-offset",
+            )
+            for slip in (-1, 1)
+        ),
     ),
-    error_hints=(
-        (
+    probes=(
+        Probe("no-cache", _uses_the_caches, "right"),
+        hint(
             "Sizes of tensors must match",
             "the cache must grow along the sequence axis: hand it keys and values of shape "
             "(B, G, T, Dh) (heads before tokens), so that appending adds rows along S, the "
             "axis -2",
         ),
-        (
+        hint(
             "state_dict",
             "keep `self.model = TinyLanguageModel(...)` as given: the check loads the weights "
             "by that name",

@@ -96,7 +96,7 @@ def blame(exercise: Exercise, obj: Callable, run: Callable[[str, Callable], Verd
     """If ``obj`` calls the learner's own version of an exercise it ``uses`` and that version
     fails its check, say so ("" otherwise). ``run(name, fn)`` checks ``fn`` as ``name``."""
     namespace = _namespace(obj)
-    called = _names_called(obj)
+    called = _names_reached(obj, namespace)
     for name in exercise.uses:
         helper = namespace.get(name)
         if name not in called or not callable(helper):
@@ -109,6 +109,24 @@ def blame(exercise: Exercise, obj: Callable, run: Callable[[str, Callable], Verd
                 f"it, and its own check fails ({first_line}). Fix `{name}` first."
             )
     return ""
+
+
+def _names_reached(obj: Callable, namespace: dict, depth: int = 3) -> set[str]:
+    """The global names ``obj`` loads, and those loaded by the functions and classes of the
+    learner's own namespace that it reaches, up to ``depth`` calls deep: ``GreedyDecoder``
+    reaches ``GroupedQueryAttention`` through ``TinyLanguageModel``."""
+    reached: set[str] = set()
+    frontier = [obj]
+    for _ in range(depth):
+        names = set().union(*(_names_called(f) for f in frontier)) - reached
+        reached |= names
+        frontier = [
+            namespace[name]
+            for name in names
+            if callable(namespace.get(name))
+            and getattr(namespace[name], "__module__", None) == getattr(obj, "__module__", "")
+        ]
+    return reached
 
 
 def _namespace(obj: Callable) -> dict:

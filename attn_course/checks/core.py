@@ -58,6 +58,8 @@ class Outcome:
     Both are measured by ``record_sizes`` around the call alone (0 when nothing was recorded):
     building a module and loading its weights are not counted. ``exported``: the most elements
     of one tensor copied out of torch (to numpy or a Python list), where neither is measured.
+    ``allocated``: the elements of all the tensors torch ops made or wrote during the call,
+    summed (what a decoder that re-reads its whole sequence at every step pays).
 
     Class cases only: ``unset`` names the module's parameters that the case's weights did not
     set (they keep their random initial values); ``unstable`` is True when a second call on the
@@ -72,6 +74,7 @@ class Outcome:
     largest: int = 0
     widest_reduction: int = 0
     exported: int = 0
+    allocated: int = 0
     modified: tuple[str, ...] = ()
     unset: tuple[str, ...] = ()
     unstable: bool = False
@@ -214,6 +217,8 @@ class _SizeRecorder(TorchDispatchMode):
         if outputs and makes:
             largest = max(t.numel() for t in outputs)
             self.sizes["largest"] = max(self.sizes["largest"], largest)
+            if "allocated" in self.sizes:  # run_case's count (record_sizes keeps none)
+                self.sizes["allocated"] += sum(t.numel() for t in outputs)
         if outputs and folds:
             width = _fan_in(folds, [*args, *(kwargs or {}).values()], outputs[0])
             self.sizes["widest_reduction"] = max(self.sizes["widest_reduction"], width)
@@ -316,7 +321,7 @@ def run_case(obj: Callable, case: Case, forbidden: Sequence[str] = ()) -> Outcom
 
 
 def _run_case(obj: Callable, case: Case, forbidden: Sequence[str]) -> Outcome:
-    sizes = {"largest": 0, "widest_reduction": 0, "exported": 0}
+    sizes = {"largest": 0, "widest_reduction": 0, "exported": 0, "allocated": 0}
     recorder = _SizeRecorder(sizes)
     foreign = _foreign_modes()
     calls = None
@@ -341,16 +346,17 @@ def _run_case(obj: Callable, case: Case, forbidden: Sequence[str]) -> Outcome:
         )
     outcome.forbidden = tuple(seen)
     outcome.largest, outcome.widest_reduction = sizes["largest"], sizes["widest_reduction"]
-    outcome.exported = sizes["exported"]
+    outcome.exported, outcome.allocated = sizes["exported"], sizes["allocated"]
     return outcome
 
 
 def _calls(obj: Callable, case: Case, recorder: _SizeRecorder) -> tuple:
     """The calls of one case, inside the recorders: the output and that of a second call
     (plain copies), the inputs the learner's code was given, the parameters the case's weights
-    did not set, and what training raised. What the grader does itself (building a module:
-    tables and buffers made once in ``__init__`` are not the call's memory; copying the
-    outputs) is not counted as the call's memory."""
+    did not set, and what training raised (a module is trained only on a case with a float
+    input: a decoder of token ids is never trained through its output). What the grader does
+    itself (building a module: tables and buffers made once in ``__init__`` are not the
+    call's memory; copying the outputs) is not counted as the call's memory."""
     args, kwargs = _copy(case.args), _copy(case.kwargs)
     module, unset = None, ()
     with torch.no_grad():
@@ -367,7 +373,8 @@ def _calls(obj: Callable, case: Case, recorder: _SizeRecorder) -> tuple:
             again = module(*_copy(case.args), **_copy(case.kwargs))
             with recorder.paused():
                 again = plain(again)
-    training_error = None if module is None else _train(module, case)
+    trains = any(torch.is_tensor(t) and t.is_floating_point() for t in case.args)
+    training_error = None if module is None or not trains else _train(module, case)
     return output, again, (args, kwargs), unset, training_error
 
 

@@ -9,7 +9,8 @@ dtype, NaN, values). Messages describe mistakes in words and show tensors, never
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,11 +42,86 @@ UNSTABLE = (  # the run keeps no record of why, so both causes are named
 
 @dataclass(frozen=True)
 class Mistake:
-    """A known mistake: ``message`` names it in words; ``output(case)`` is what code with this
-    mistake returns on ``case`` (it may raise where such code would raise too)."""
+    """A known mistake, as data: ``message`` names it in words, ``id`` is its stable name in
+    grades and reports (``softmax.no-max-shift``), ``knobs`` are the arguments of the
+    exercise's ``variant`` function that make it. ``output(case)``, where given, is what code
+    with this mistake returns on ``case`` instead (it may raise where such code would)."""
 
     message: str
-    output: Callable[[Case], Any]
+    output: Callable[[Case], Any] | None = None
+    id: str = ""
+    knobs: tuple[tuple[str, Any], ...] = ()
+
+
+def catalogue(exercise: str, ids: str, *mistakes: Mistake) -> tuple[Mistake, ...]:
+    """``mistakes`` with the stable ids ``ids`` (space-separated, in order, for those that
+    have none), each prefixed with the exercise's name."""
+    names = iter(ids.split())
+    unnamed = sum(not m.id for m in mistakes)
+    if unnamed != len(ids.split()):
+        raise ValueError(f"{exercise}: {len(ids.split())} ids for {unnamed} mistakes")
+    return tuple(
+        m if m.id else dataclasses.replace(m, id=f"{exercise}.{next(names)}") for m in mistakes
+    )
+
+
+def mistake(id: str, message: str, **knobs: Any) -> Mistake:
+    """A known mistake made by the exercise's variant function with ``knobs``."""
+    return Mistake(message, None, id, tuple(knobs.items()))
+
+
+@dataclass(frozen=True)
+class Trial:
+    """What a probe reads: one case, the learner's outcome on it, the reference output, and
+    every case of the check with its outcome by label (a probe's derived cases among them)."""
+
+    case: Case
+    outcome: Outcome
+    expected: Any
+    runs: Mapping[str, tuple[Case, Outcome]]
+
+    @property
+    def output(self) -> Any:
+        return self.outcome.output
+
+    def partner(self, tag: str) -> tuple[Case, Outcome] | None:
+        """The derived case ``tag`` of this case and the learner's outcome on it."""
+        return self.runs.get(derived_label(self.case.label, tag))
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One rule of a check, as PyBryt's annotations have one ``check``: ``check(trial)``
+    returns what is wrong in words, or None. ``when`` says which cases it reads: "always"
+    (every case, before values are compared), "wrong" (a case whose values are wrong),
+    "error" (a case that raised), "right" (every case, once all values are right). ``id`` is
+    the stable id of the mistake it names ("" for advice that names none); ``status`` the
+    verdict's status when it fires."""
+
+    id: str
+    check: Callable[[Trial], str | tuple[str, str] | None]
+    when: str = "wrong"
+    status: str = "failed"
+
+
+@dataclass(frozen=True)
+class Derivation:
+    """A derived case a probe needs: ``derive(case)`` is the case changed in one known way
+    (queries scaled, a future key perturbed, positions shifted; None: not for this case).
+    ``make_cases`` adds it after the case, labelled ``derived_label(case.label, tag)``, so
+    the grader runs it in its sandbox like any other case and a probe reads both outcomes."""
+
+    tag: str
+    derive: Callable[[Case], Case | None]
+
+
+def derived_label(label: str, tag: str) -> str:
+    return f"{label} [{tag}]"
+
+
+def hint(fragment: str, advice: str) -> Probe:
+    """Advice for an error whose message holds ``fragment`` (names no mistake)."""
+    return Probe("", lambda t: advice if fragment in (t.outcome.error or "") else None, "error")
 
 
 @dataclass(frozen=True)
@@ -53,12 +129,12 @@ class Exercise:
     """One graded name of an assignment (a function or an ``nn.Module`` class).
 
     ``cases(generator)`` draws the inputs, ``expected(case)`` is the reference output,
-    ``forbidden`` lists fragments of the names of torch functions or ATen ops the learner's code
-    must not reach (see ``record_forbidden``), ``error_hints`` maps a fragment of an error
-    message to advice, ``arg_names`` name the positional inputs when a case is shown,
-    ``init_names`` the constructor's arguments of a class. ``diagnose(case, output)`` may name
-    a mistake from the form of a wrong output alone, before the known mistakes are tried (None:
-    it cannot). ``uses`` names other
+    ``mistakes`` the catalogue of known mistakes (``variant(case, **knobs)`` computes one),
+    ``probes`` the exercise's rules (``Probe``), ``derived`` the extra cases they read.
+    ``forbidden`` lists fragments of the names of torch functions or ATen ops that are
+    recorded while the learner's code runs (see ``record_forbidden``; a probe fails the
+    check when one is reached), ``arg_names`` name the positional inputs when a case is
+    shown, ``init_names`` the constructor's arguments of a class. ``uses`` names other
     exercises whose learner versions this one may call (``check`` says when one of them fails).
     """
 
@@ -70,87 +146,169 @@ class Exercise:
     mistakes: tuple[Mistake, ...] = ()
     forbidden: tuple[str, ...] = ()
     forbidden_message: str = ""
-    error_hints: tuple[tuple[str, str], ...] = ()
     arg_names: tuple[str, ...] = ()
     init_names: tuple[str, ...] = ()
-    diagnose: Callable[[Case, Any], str | None] | None = None
     uses: tuple[str, ...] = ()
+    probes: tuple[Probe, ...] = ()
+    derived: tuple[Derivation, ...] = ()
+    variant: Callable[..., Any] | None = None
 
     def make_cases(self, generator: torch.Generator) -> list[Case]:
-        return self.cases(generator)
+        cases = []
+        for case in self.cases(generator):
+            cases.append(case)
+            for derivation in self.derived:
+                extra = derivation.derive(case)
+                if extra is not None:
+                    label = derived_label(case.label, derivation.tag)
+                    cases.append(dataclasses.replace(extra, label=label))
+        return cases
+
+    def mistake_output(self, mistake: Mistake, case: Case) -> Any:
+        """What code with ``mistake`` returns on ``case``."""
+        if mistake.output is not None:
+            return mistake.output(case)
+        if self.variant is None:
+            raise ValueError(f"{self.name}: mistake {mistake.id!r} has knobs but no variant")
+        return self.variant(case, **dict(mistake.knobs))
+
+    def full_id(self, probe_id: str) -> str:
+        """A probe's id as grades carry it: the exercise's name in front of a bare one."""
+        return probe_id if not probe_id or "." in probe_id else f"{self.name}.{probe_id}"
+
+    def mistake_id(self, mistake: Mistake) -> str:
+        """The mistake's stable id (one is made from its position where none was given)."""
+        return mistake.id or f"{self.name}.mistake-{self.mistakes.index(mistake) + 1}"
+
+    def all_probes(self) -> tuple[Probe, ...]:
+        """The exercise's probes with those every exercise runs."""
+        forbidden = (forbidden_probe(self.name, self.forbidden_message),) if self.forbidden else ()
+        before = (modified_probe(self.arg_names), *BEFORE_PROBES)
+        return (*forbidden, *before, *self.probes, *AFTER_PROBES)
 
     def judge(self, cases: Sequence[Case], outcomes: Sequence[Outcome]) -> Verdict:
-        """Compare every outcome with the reference and name the mistake, if it is a known one."""
-        forbidden = sorted({name for outcome in outcomes for name in outcome.forbidden})
-        if forbidden:
-            message = self.forbidden_message or "uses a built-in that this exercise forbids"
-            return Verdict(self.name, "forbidden", message, f"seen: {', '.join(forbidden)}")
+        """Compare every outcome with the reference and name the mistake: the probes that
+        read every case first, then, where values are wrong, the catalogue (outputs that
+        match a known mistake beyond NaN), the probes, and the catalogue's matches on NaN
+        alone; where the code raised, advice for the error; once every value is right, the
+        probes that judge how it was computed."""
+        runs = {case.label: (case, outcome) for case, outcome in zip(cases, outcomes, strict=True)}
+        cache: dict[int, Any] = {}
 
+        def trial(case: Case, outcome: Outcome) -> Trial:
+            if id(case) not in cache:
+                cache[id(case)] = self.expected(case)
+            return Trial(case, outcome, cache[id(case)], runs)
+
+        probes = self.all_probes()
+        for probe in (p for p in probes if p.when == "always"):
+            for case, outcome in zip(cases, outcomes, strict=True):
+                verdict = self._fire(probe, trial(case, outcome))
+                if verdict is not None:
+                    return verdict
+
+        failures = []  # trials whose outcome is wrong
         for case, outcome in zip(cases, outcomes, strict=True):
-            modified = _strings(outcome.modified)
-            if modified and outcome.error is None:
-                return self._modified_verdict(case, modified)
-
-        for case, outcome in zip(cases, outcomes, strict=True):  # right or wrong the first time
-            if outcome.error is None and outcome.unstable is True:
-                return self._failed(UNSTABLE, case, self.expected(case), outcome)
-
-        failures = []  # (case, expected, outcome)
-        for case, outcome in zip(cases, outcomes, strict=True):
-            expected = self.expected(case)
-            if outcome.error is not None or not same(outcome.output, expected):
-                failures.append((case, expected, outcome))
+            t = trial(case, outcome)
+            if outcome.error is not None or not same(outcome.output, t.expected):
+                failures.append(t)
         if not failures:
-            return self._training_verdict(cases, outcomes)
+            for probe in (p for p in probes if p.when == "right"):
+                for case, outcome in zip(cases, outcomes, strict=True):
+                    verdict = self._fire(probe, trial(case, outcome))
+                    if verdict is not None:
+                        return verdict
+            labels = "; ".join(case.label for case in cases)
+            return Verdict(self.name, "passed", f"passed all {len(cases)} cases: {labels}")
 
-        wrong = [(c, e, o) for c, e, o in failures if o.error is None]
-        for case, expected, outcome in wrong if self.diagnose is not None else ():
-            diagnosis = _try(lambda c, o=outcome: self.diagnose(c, o.output), case)
-            if isinstance(diagnosis, str):
-                return self._failed(diagnosis, case, expected, outcome)
-        best, best_matches = self._best_mistake(cases, outcomes, wrong)
+        wrong = [t for t in failures if t.outcome.error is None]
+        best, matches = self._best_mistake(cases, outcomes, wrong, informative=True)
         if best is not None:
-            case, expected, outcome = min(best_matches, key=lambda f: _size(f[1]))
-            return self._failed(best.message, case, expected, outcome)
+            return self._named(best, matches)
+        for probe in (p for p in probes if p.when == "wrong"):
+            for t in sorted(wrong, key=lambda t: _size(t.expected)):
+                verdict = self._fire(probe, t)
+                if verdict is not None:
+                    return verdict
+        best, matches = self._best_mistake(cases, outcomes, wrong, informative=False)
+        if best is not None:
+            return self._named(best, matches)
 
-        errors = [(c, o) for c, _, o in failures if o.error is not None]
+        errors = [t for t in failures if t.outcome.error is not None]
         if errors:
             return self._error_verdict(errors, len(cases))
-        case, expected, outcome = min(wrong, key=lambda f: _size(f[1]))
-        message = describe(outcome.output, expected, case)
-        unset = _strings(outcome.unset)
+        t = min(wrong, key=lambda t: _size(t.expected))
+        message = describe(t.output, t.expected, t.case)
+        unset = _strings(t.outcome.unset)
         if unset and message.startswith(("wrong values", "returns inf")):
             message += (
                 f" — the check did not set your module's parameters {names_list(unset)}: it loads "
                 "only the exercise's weights, so a layer of your own keeps random values"
             )
-        return self._failed(message, case, expected, outcome)
+        return self._failed(message, t.case, t.expected, t.outcome)
+
+    def _fire(self, probe: Probe, t: Trial) -> Verdict | None:
+        message = _try(lambda _: probe.check(t), t.case)
+        if isinstance(message, tuple) and len(message) == 2:  # (the mistake's id, message)
+            probe, message = dataclasses.replace(probe, id=message[0]), message[1]
+        if not isinstance(message, str):
+            return None
+        probe = dataclasses.replace(probe, id=self.full_id(probe.id))
+        if probe.when in ("always", "right") or t.outcome.error is not None:
+            detail = (
+                _sizes_detail(t.case, self.arg_names)
+                if probe.when == "right"
+                else (self._inputs(t.case))
+            )
+            if probe.status == "forbidden":
+                detail = message.split("\n", 1)[1] if "\n" in message else ""
+                message = message.split("\n", 1)[0]
+                return Verdict(self.name, "forbidden", message, detail, mistake=probe.id)
+            return Verdict(self.name, probe.status, message, detail, t.case.label, probe.id)
+        verdict = self._failed(message, t.case, t.expected, t.outcome)
+        return dataclasses.replace(verdict, mistake=probe.id)
+
+    def _named(self, best: Mistake, matches: list[Trial]) -> Verdict:
+        t = min(matches, key=lambda t: _size(t.expected))
+        verdict = self._failed(best.message, t.case, t.expected, t.outcome)
+        return dataclasses.replace(verdict, mistake=self.mistake_id(best))
 
     def _best_mistake(
-        self, cases: Sequence[Case], outcomes: Sequence[Outcome], wrong: list[tuple]
-    ) -> tuple[Mistake | None, list[tuple]]:
+        self,
+        cases: Sequence[Case],
+        outcomes: Sequence[Outcome],
+        wrong: list[Trial],
+        informative: bool,
+    ) -> tuple[Mistake | None, list[Trial]]:
         """The known mistake that explains the most failing cases (and its matches); among
-        equals, the one that also agrees with the learner on the most other cases."""
+        equals, the one that also agrees with the learner on the most other cases. With
+        ``informative``, a mistake counts only where it matches at least half the wrong
+        cases, on some value that is finite and wrong (not on NaN or inf alone, which many
+        mistakes share): a match on one case of many is left to the probes."""
         found = []  # (mistake, its matches)
-        for mistake in self.mistakes:
-            matches = [
-                (c, e, o)
-                for c, e, o in wrong
-                if not same(o.output, e, check_dtype=False)
-                and same(o.output, _try(mistake.output, c), check_dtype=False)
-            ]
-            if matches:
-                found.append((mistake, matches))
+        for known in self.mistakes:
+            matches = []
+            telling = False
+            for t in wrong:
+                theirs = _try(lambda c, m=known: self.mistake_output(m, c), t.case)
+                if not same(t.output, t.expected, check_dtype=False) and same(
+                    t.output, theirs, check_dtype=False
+                ):
+                    matches.append(t)
+                    telling = telling or finite_difference(theirs, t.expected)
+            if matches and (not informative or (telling and 2 * len(matches) >= len(wrong))):
+                found.append((known, matches))
         most = max((len(matches) for _, matches in found), default=0)
-        found = [(mistake, matches) for mistake, matches in found if len(matches) == most]
+        found = [(known, matches) for known, matches in found if len(matches) == most]
         if len(found) <= 1:
             return found[0] if found else (None, [])
-        failing = {id(c) for c, _, _ in wrong}
+        failing = {id(t.case) for t in wrong}
         others = [(c, o) for c, o in zip(cases, outcomes, strict=True) if id(c) not in failing]
 
-        def agreement(mistake: Mistake) -> int:
+        def agreement(known: Mistake) -> int:
             return sum(
-                o.error is None and same(o.output, _try(mistake.output, c), check_dtype=False)
+                o.error is None
+                and same(o.output, _try(lambda c: self.mistake_output(known, c), c), False)
                 for c, o in others
             )
 
@@ -172,41 +330,10 @@ class Exercise:
         built = self.constructor(case) if case.init_args is not None else ""
         return f"case '{case.label}'\n{describe_inputs(case, self.arg_names, built)}"
 
-    def _modified_verdict(self, case: Case, modified: Sequence[str]) -> Verdict:
-        names = [
-            self.arg_names[int(n[4:])] if n.startswith("arg ") and n[4:].isdigit()
-            and int(n[4:]) < len(self.arg_names) else n
-            for n in modified
-        ]  # fmt: skip
-        message = (
-            f"modifies its input {names_list(names)} in place (an in-place operation such as `-=`, "
-            "`/=`, `+=` or `.exp_()` on it): the caller's tensor changes under their feet, and "
-            "in training autograd may fail. Compute into a new tensor instead "
-            "(`x = x - m`, `.exp()`); functions must not modify their inputs."
-        )
-        return Verdict(self.name, "failed", message, self._inputs(case), case.label)
-
-    def _training_verdict(self, cases: Sequence[Case], outcomes: Sequence[Outcome]) -> Verdict:
-        for case, outcome in zip(cases, outcomes, strict=True):
-            error = outcome.training_error
-            if isinstance(error, str):
-                first_line = error.splitlines()[0] if error else error
-                message = (
-                    "right values, but fails in training: forward and backward() raised "
-                    + first_line
-                )
-                if "inplace" in error or "in-place" in error:
-                    message += (
-                        " — an in-place operation (`+=`, `masked_fill_`, `.exp_()`, …) "
-                        "overwrote a tensor that autograd still needs: write `x = x + …`"
-                    )
-                return Verdict(self.name, "failed", message, self._inputs(case), case.label)
-        labels = "; ".join(case.label for case in cases)
-        return Verdict(self.name, "passed", f"passed all {len(cases)} cases: {labels}")
-
-    def _error_verdict(self, errors: list[tuple[Case, Outcome]], n_cases: int) -> Verdict:
-        case, outcome = errors[0]
-        not_implemented = all(o.error.startswith("NotImplementedError") for _, o in errors)
+    def _error_verdict(self, errors: list[Trial], n_cases: int) -> Verdict:
+        t = errors[0]
+        case, outcome = t.case, t.outcome
+        not_implemented = all(e.outcome.error.startswith("NotImplementedError") for e in errors)
         if not_implemented and len(errors) == n_cases:
             return Verdict(
                 self.name, "error", "not implemented yet (it raises NotImplementedError)"
@@ -217,14 +344,113 @@ class Exercise:
             message = f"raised {outcome.error}"
         if len(errors) < n_cases:
             message = f"works on some cases but on '{case.label}' {message}"
-        hints = [
-            hint
-            for fragment, hint in (*self.error_hints, *COMMON_HINTS)
-            if fragment in outcome.error
-        ]
-        if hints:
-            message += f" — {hints[0]}"
+        for probe in (p for p in self.all_probes() if p.when == "error"):
+            advice = _try(lambda _, probe=probe: probe.check(t), case)
+            if isinstance(advice, str):
+                message += f" — {advice}"
+                mistake_id = self.full_id(probe.id)
+                return Verdict(
+                    self.name, "error", message, self._inputs(case), case.label, mistake_id
+                )
         return Verdict(self.name, "error", message, self._inputs(case), case.label)
+
+
+# --- probes every exercise runs ---------------------------------------------------------------
+
+
+def modified_probe(arg_names: Sequence[str]) -> Probe:
+    """Fails a check whose call changed one of its inputs in place (named as the exercise
+    names its arguments)."""
+
+    def check(t: Trial) -> str | None:
+        modified = _strings(t.outcome.modified)
+        if not modified or t.outcome.error is not None:
+            return None
+        names = [
+            arg_names[int(n[4:])]
+            if n.startswith("arg ") and n[4:].isdigit() and int(n[4:]) < len(arg_names)
+            else n
+            for n in modified
+        ]
+        return _modified_message(names)
+
+    return Probe("modifies-input", check, "always")
+
+
+def _modified_message(modified: Sequence[str]) -> str:
+    return (
+        f"modifies its input {names_list(modified)} in place (an in-place operation such as `-=`, "
+        "`/=`, `+=` or `.exp_()` on it): the caller's tensor changes under their feet, and "
+        "in training autograd may fail. Compute into a new tensor instead "
+        "(`x = x - m`, `.exp()`); functions must not modify their inputs."
+    )
+
+
+def _unstable(t: Trial) -> str | None:
+    return UNSTABLE if t.outcome.error is None and t.outcome.unstable is True else None
+
+
+def _training(t: Trial) -> str | None:
+    error = t.outcome.training_error
+    if not isinstance(error, str):
+        return None
+    first_line = error.splitlines()[0] if error else error
+    message = "right values, but fails in training: forward and backward() raised " + first_line
+    if "inplace" in error or "in-place" in error:
+        message += (
+            " — an in-place operation (`+=`, `masked_fill_`, `.exp_()`, …) "
+            "overwrote a tensor that autograd still needs: write `x = x + …`"
+        )
+    return message
+
+
+BEFORE_PROBES = (Probe("unstable", _unstable, "always"),)
+AFTER_PROBES = (
+    Probe("fails-in-training", _training, "right"),
+    *(hint(fragment, advice) for fragment, advice in COMMON_HINTS),
+)
+
+
+def forbidden_probe(exercise_name: str, message: str) -> Probe:
+    """Fails a check whose calls reached a forbidden built-in."""
+
+    def check(t: Trial) -> str | None:
+        seen = _strings(t.outcome.forbidden)
+        if not seen:
+            return None
+        return f"{message or 'uses a built-in that this exercise forbids'}\nseen: {', '.join(seen)}"
+
+    return Probe(f"{exercise_name}.forbidden-built-in", check, "always", "forbidden")
+
+
+def _sizes_detail(case: Case, arg_names: Sequence[str]) -> str:
+    """The case's inputs, tensors by shape only (the long ones are too large to print)."""
+    names = list(arg_names) + [f"arg {i}" for i in range(len(arg_names), len(case.args))]
+    lines = [f"case '{case.label}'"]
+    for name, value in [*zip(names, case.args, strict=False), *case.kwargs.items()]:
+        if isinstance(value, torch.Tensor):
+            lines.append(f"{name}: shape {tuple(value.shape)}, {value.dtype}")
+        else:
+            lines.append(f"{name} = {value!r}")
+    return "\n".join(lines)
+
+
+def finite_difference(value: Any, expected: Any) -> bool:
+    """Whether ``value`` differs from ``expected`` somewhere with a finite value (another
+    shape, type or dtype counts), not only by NaN or inf."""
+    if value is _RAISED:
+        return False
+    if isinstance(expected, tuple | list):
+        if not isinstance(value, tuple | list) or len(value) != len(expected):
+            return True
+        return any(finite_difference(v, e) for v, e in zip(value, expected, strict=True))
+    if not isinstance(value, torch.Tensor) or not isinstance(expected, torch.Tensor):
+        return True
+    if value.shape != expected.shape or not value.is_floating_point():
+        return not same(value, expected, check_dtype=False)
+    value, expected = value.double(), expected.double()
+    close = torch.isclose(value, expected, rtol=1e-3, atol=1e-4, equal_nan=True)
+    return bool((torch.isfinite(value) & ~close).any())
 
 
 def _strings(value: Any) -> tuple[str, ...]:

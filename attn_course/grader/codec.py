@@ -134,7 +134,7 @@ _RECORDS = {
     "Case": ("label", "args", "kwargs", "init_args", "state_dict"),
     "Outcome": (
         *("output", "error", "forbidden", "largest", "widest_reduction", "exported"),
-        *("modified", "unset", "unstable", "training_error"),
+        *("modified", "unset", "unstable", "training_error", "allocated"),
     ),
 }
 

@@ -381,13 +381,13 @@ def test_a_decoder_keeping_its_caches_between_calls_fails():
     assert "state such as a cache kept between calls" in verdict.message
 
 
-@pytest.mark.parametrize("largest", ["many", None, True, 1.5])
-def test_a_memory_size_that_is_not_a_count_is_not_measured(largest):
+@pytest.mark.parametrize("allocated", ["many", None, True, 1.5])
+def test_a_memory_size_that_is_not_a_count_is_not_measured(allocated):
     exercise = EXERCISES["GreedyDecoder"]
     cases = exercise.make_cases(torch.Generator().manual_seed(0))
     outcomes = [run_case(reference.GreedyDecoder, case) for case in cases]
     for outcome in outcomes:
-        outcome.largest = largest
+        outcome.allocated = allocated
     verdict = exercise.judge(cases, outcomes)
     assert verdict.status == "failed", verdict
     assert "could not be measured" in verdict.message
