@@ -6,7 +6,7 @@ import torch
 
 from attn_course import reference
 from attn_course.checks.core import Case
-from attn_course.checks.exercise import Exercise, Mistake
+from attn_course.checks.exercise import Exercise, Mistake, Probe, Trial
 
 LESSON = "05_masks"
 
@@ -35,8 +35,9 @@ def _ones(case: Case) -> torch.Tensor:
     return torch.ones(size, size, dtype=torch.bool)  # (T, S)
 
 
-def _shape_diagnosis(case: Case, output: object) -> str | None:
+def _shape_diagnosis(trial: Trial) -> str | None:
     """A mask of the padding part or the causal part alone, not broadcast to (B, T, S)."""
+    case, output = trial.case, trial.output
     if not isinstance(output, torch.Tensor) or output.dtype != torch.bool:
         return None
     lengths, size = case.args
@@ -63,7 +64,7 @@ causal_padding_mask = Exercise(
     points=0,
     cases=_cases,
     expected=combined,
-    diagnose=_shape_diagnosis,
+    probes=(Probe("mask-not-broadcast", _shape_diagnosis),),
     mistakes=(
         Mistake(
             "inverted: True must mean 'may attend' (a real key at or before the query), "

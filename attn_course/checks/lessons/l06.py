@@ -8,7 +8,7 @@ import torch
 
 from attn_course.checks.a01 import randn
 from attn_course.checks.core import Case
-from attn_course.checks.exercise import Exercise, Mistake
+from attn_course.checks.exercise import Exercise, Mistake, hint
 
 LESSON = "06_self_attention"
 
@@ -84,8 +84,8 @@ projected_scores = Exercise(
             lambda case: scores(case, scale="none"),
         ),
     ),
-    error_hints=(
-        (
+    probes=(
+        hint(
             "cannot be multiplied",
             "the weights have shape (Dh, D), as nn.Linear stores them: a token x (D,) becomes "
             "x Wᵀ",

@@ -7,7 +7,7 @@ import torch
 
 from attn_course import reference
 from attn_course.checks.core import Case
-from attn_course.checks.exercise import Exercise, Mistake
+from attn_course.checks.exercise import Exercise, Mistake, Probe, Trial
 
 LESSON = "09_cross_attention"
 
@@ -28,8 +28,9 @@ def key_mask(case: Case) -> torch.Tensor:
     return reference.padding_mask(lengths, max_len)[:, None, :]  # (B, 1, S)
 
 
-def _mask_shape(case: Case, output: object) -> str | None:
+def _mask_shape(trial: Trial) -> str | None:
     """The right values without the query axis."""
+    case, output = trial.case, trial.output
     if not isinstance(output, torch.Tensor) or output.dtype != torch.bool:
         return None
     lengths, max_len = case.args
@@ -48,7 +49,7 @@ cross_attention_mask = Exercise(
     points=0,
     cases=_mask_cases,
     expected=key_mask,
-    diagnose=_mask_shape,
+    probes=(Probe("no-query-axis", _mask_shape),),
     mistakes=(
         Mistake(
             "inverted: True must mark the real source words (may attend), False the padding.",
@@ -86,8 +87,9 @@ def uniform(case: Case, over_all_keys: bool = False, normalise: bool = True) -> 
     return weights / weights.sum(dim=-1, keepdim=True) if normalise else weights
 
 
-def _weights_shape(case: Case, output: object) -> str | None:
+def _weights_shape(trial: Trial) -> str | None:
     """One row for all queries."""
+    case, output = trial.case, trial.output
     if not isinstance(output, torch.Tensor):
         return None
     right = uniform(case)  # (B, T, S)
@@ -108,7 +110,7 @@ uniform_cross_attention_weights = Exercise(
     points=0,
     cases=_weights_cases,
     expected=uniform,
-    diagnose=_weights_shape,
+    probes=(Probe("one-row-for-all-queries", _weights_shape),),
     mistakes=(
         Mistake(
             "the padding gets weight too: every key gets 1/S. Spread the weight over the real "

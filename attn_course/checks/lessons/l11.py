@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from attn_course.checks.core import Case
-from attn_course.checks.exercise import Exercise, Mistake
+from attn_course.checks.exercise import Exercise, Mistake, Probe, Trial
 
 LESSON = "11_attention_beyond_text"
 
@@ -81,7 +81,8 @@ COMPLEX = (
 )
 
 
-def _complex(case: Case, output) -> str | None:
+def _complex(trial: Trial) -> str | None:
+    output = trial.output
     return COMPLEX if torch.is_tensor(output) and output.is_complex() else None
 
 
@@ -92,7 +93,7 @@ frame_spectrogram = Exercise(
     cases=_spectrogram_cases,
     expected=lambda case: _spectrogram(*case.args),
     arg_names=("signals", "frame_size"),
-    diagnose=_complex,
+    probes=(Probe("complex-output", _complex),),
     mistakes=(
         Mistake(
             "the frames interleave: (frame_size, -1) puts every S-th sample into one frame. "
