@@ -126,6 +126,7 @@ def csv_cell(value: object) -> object:
 COLUMNS = (
     "submission", "assignment", "exercise", "points", "max_points", "status", "feedback",
     "mistake",  # the stable id of the named mistake of a failed exercise ("" for none)
+    "student",  # the id of the student the submission belongs to (``students.py``)
 )  # fmt: skip
 
 
@@ -153,6 +154,7 @@ def write_reports(
                     grade.status,
                     grade.feedback,
                     grade.mistake,
+                    submission.student,
                 )
                 writer.writerow([csv_cell(value) for value in row])
     document = summary(

@@ -84,6 +84,9 @@ def test_one_row_per_student_and_exercise(graded):
     students = {json.loads(line)["grade"]["student"]
                 for line in (out / JOURNAL_NAME).read_text("utf-8").splitlines()[1:]}  # fmt: skip
     assert students == {"s1", "s2", "s3"}
+    assert {row["submission"]: row["student"] for row in grades_csv(out)} == {
+        SMITH: "s1", DOE: "s2", BERG: "s3"
+    }
     assert (out / "grades.csv").read_bytes().startswith(b"\xef\xbb\xbf")
 
 
