@@ -57,6 +57,7 @@ outputs: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/grading.py
 	$(BIN)/python benchmarks/efficient_attention.py --json attn_course/efficient_attention.json
+	$(BIN)/python benchmarks/reports.py --submissions 1000
 
 # The course as a static HTML site (lessons and exercises with their stored outputs): build/site.
 site: $(STAMP)
