@@ -25,20 +25,6 @@ def test_a_failed_check_raises_an_assertion_error_that_renders_as_two_short_line
     assert capsys.readouterr().out.startswith("❌ softmax: no max shift")
 
 
-@pytest.fixture
-def ipython(tmp_path, monkeypatch):
-    """A plain IPython shell, as in a notebook's kernel, with its history in memory."""
-    from IPython.core.interactiveshell import InteractiveShell
-    from traitlets.config import Config
-
-    monkeypatch.setenv("IPYTHONDIR", str(tmp_path))
-    config = Config()
-    config.HistoryManager.hist_file = ":memory:"
-    shell = InteractiveShell.instance(config=config)
-    yield shell
-    InteractiveShell.clear_instance()
-
-
 def test_ipython_shows_the_verdict_and_no_frames_of_the_checks(ipython, capsys):
     code = (
         "from attn_course.checks import check\n"

@@ -173,21 +173,6 @@ def test_registry_lists_every_spec_name_once_with_points():
         assert all(EXERCISES[name].points > 0 for name in names)
 
 
-@pytest.fixture
-def ipython(tmp_path, monkeypatch):
-    """A plain IPython shell, as in a notebook's kernel, with its history in memory (and
-    cleared afterwards)."""
-    from IPython.core.interactiveshell import InteractiveShell
-    from traitlets.config import Config
-
-    monkeypatch.setenv("IPYTHONDIR", str(tmp_path))
-    config = Config()
-    config.HistoryManager.hist_file = ":memory:"
-    shell = InteractiveShell.instance(config=config)
-    yield shell
-    InteractiveShell.clear_instance()
-
-
 def test_check_warns_about_what_the_grader_would_refuse(ipython, capsys):
     softmax = (
         "def softmax(scores, dim=-1):\n"

@@ -14,13 +14,6 @@ from attn_course.checks.lessons import TASKS
 SEEDS = [0, 1]
 
 
-def named(task, fn, words, seed):
-    verdict = run_check(task, fn, seed=seed)
-    assert verdict.status == "failed", verdict
-    assert words in verdict.message, verdict.message
-    return verdict
-
-
 # --- 04: unit_variance_scores(query, key, std) ---------------------------------------------
 
 
@@ -50,11 +43,11 @@ def test_unit_variance_scores_answer_passes(seed):
         (lambda d, std: d * std**4, "divided by the variance"),
     ],
 )
-def test_unit_variance_scores_mistakes_are_named(divisor, words, seed):
+def test_unit_variance_scores_mistakes_are_named(divisor, words, seed, named):
     named("unit_variance_scores", variance_scores(divisor), words, seed)
 
 
-def test_unit_variance_scores_returning_weights_is_named():
+def test_unit_variance_scores_returning_weights_is_named(named):
     def unit_variance_scores(query, key, std):
         scores = query @ key.transpose(-2, -1) / (math.sqrt(query.size(-1)) * std**2)
         return scores.softmax(dim=-1)
@@ -111,11 +104,11 @@ def test_causal_padding_mask_answers_pass():
         (mask_fn(parts="causal"), "returns the causal mask alone"),
     ],
 )
-def test_causal_padding_mask_mistakes_are_named(fn, words, seed):
+def test_causal_padding_mask_mistakes_are_named(fn, words, seed, named):
     named("causal_padding_mask", fn, words, seed)
 
 
-def test_causal_padding_mask_broadcast_parts_alone_are_named():
+def test_causal_padding_mask_broadcast_parts_alone_are_named(named):
     def padding_only(lengths, size):
         return (torch.arange(size) < lengths[:, None])[:, None, :].expand(-1, size, -1)
 
@@ -164,7 +157,7 @@ def test_projected_scores_answers_pass():
         (projected(scale="none"), "not scaled"),
     ],
 )
-def test_projected_scores_mistakes_are_named(fn, words, seed):
+def test_projected_scores_mistakes_are_named(fn, words, seed, named):
     named("projected_scores", fn, words, seed)
 
 
@@ -218,7 +211,7 @@ def test_per_head_scores_answers_pass():
         (heads(scale="none"), "not scaled"),
     ],
 )
-def test_per_head_scores_mistakes_are_named(fn, words, seed):
+def test_per_head_scores_mistakes_are_named(fn, words, seed, named):
     named("per_head_scores", fn, words, seed)
 
 
@@ -269,7 +262,7 @@ def test_pre_norm_residual_answers_pass():
         (residual_step(norm="tokens"), "over the tokens"),
     ],
 )
-def test_pre_norm_residual_mistakes_are_named(fn, words, seed):
+def test_pre_norm_residual_mistakes_are_named(fn, words, seed, named):
     named("pre_norm_residual", fn, words, seed)
 
 

@@ -10,13 +10,6 @@ from attn_course.checks import check, run_check
 SEEDS = [0, 1]
 
 
-def named(task, fn, words, seed):
-    verdict = run_check(task, fn, seed=seed)
-    assert verdict.status == "failed", verdict
-    assert words in verdict.message, verdict.message
-    return verdict
-
-
 # --- 09: cross_attention_mask(lengths, max_len) ---------------------------------------------
 
 
@@ -50,7 +43,7 @@ def test_cross_attention_mask_answer_passes(seed):
         (mask_fn(axis="none"), "the query axis is missing"),
     ],
 )
-def test_cross_attention_mask_mistakes_are_named(fn, words, seed):
+def test_cross_attention_mask_mistakes_are_named(fn, words, seed, named):
     named("cross_attention_mask", fn, words, seed)
 
 
@@ -92,7 +85,7 @@ def test_uniform_cross_attention_weights_answer_passes(seed):
         (uniform_fn(expand=False), "one row for all target positions"),
     ],
 )
-def test_uniform_cross_attention_weights_mistakes_are_named(fn, words, seed):
+def test_uniform_cross_attention_weights_mistakes_are_named(fn, words, seed, named):
     named("uniform_cross_attention_weights", fn, words, seed)
 
 
@@ -129,7 +122,7 @@ def test_previous_token_score_answer_passes(seed):
         (previous_fn(divide_by_t=True), "divided by T"),
     ],
 )
-def test_previous_token_score_mistakes_are_named(fn, words, seed):
+def test_previous_token_score_mistakes_are_named(fn, words, seed, named):
     named("previous_token_score", fn, words, seed)
 
 
@@ -160,7 +153,7 @@ def test_induction_score_answer_passes(seed):
         (induction_fn(key_shift=2), "one too far"),
     ],
 )
-def test_induction_score_mistakes_are_named(fn, words, seed):
+def test_induction_score_mistakes_are_named(fn, words, seed, named):
     named("induction_score", fn, words, seed)
 
 
