@@ -37,7 +37,9 @@ def test_grade_writes_the_reports_and_exits_0(submission_writer, tmp_path):
         "status",
         "feedback",
         "mistake",
+        "student",
     ]
+    assert {row[8] for row in rows[1:]} == {"test-broken-fail", "test-correct-pass"}
     statuses = [(row[0], row[2], row[5]) for row in rows[1:]]
     assert ("test-broken-fail.ipynb", "*", "invalid") in statuses
     assert statuses.count(("test-correct-pass.ipynb", "softmax", "passed")) == 1
