@@ -291,3 +291,92 @@ def tone_clip_task(
     signals = signals + tone + decoy_amplitude * decoy  # (N, L)
     tone_frames = sounding.view(num_clips, num_frames, frame_size).any(dim=-1)  # (N, F)
     return ToneClips(signals, labels, tone_frames)
+
+
+# --- lesson 08's question-dependent task (issue 21) -------------------------------------------
+COLOURS = ("red", "orange", "yellow", "green", "blue", "purple", "pink", "grey")
+SHAPES = ("circle", "square", "triangle", "star")
+
+
+@dataclass(frozen=True)
+class ColourQuestions:
+    """Sequences of coloured shapes and a question about one colour (lesson 08).
+
+    ``colours`` (N, T) and ``shapes`` (N, T) int64: each token's colour and shape; ``asked``
+    (N,) int64: the colour the question names; ``labels`` (N,) int64: the shape that most
+    tokens of that colour have (a strict majority among them); ``group_colours`` (N, G) and
+    ``group_majorities`` (N, G) int64: the colours a question may name, and the answer for
+    each. Ids index ``COLOURS`` and ``SHAPES`` with the defaults.
+    """
+
+    colours: torch.Tensor
+    shapes: torch.Tensor
+    asked: torch.Tensor
+    labels: torch.Tensor
+    group_colours: torch.Tensor
+    group_majorities: torch.Tensor
+    num_colours: int
+    num_shapes: int
+
+    @property
+    def tokens(self) -> torch.Tensor:
+        """(N, 1 + T) int64: the question first, then the sequence.
+
+        The token of colour c and shape s is ``c * num_shapes + s``, one id per pair; the
+        question about colour c is ``num_colours * num_shapes + c``.
+        """
+        items = self.colours * self.num_shapes + self.shapes  # (N, T)
+        question = self.num_colours * self.num_shapes + self.asked  # (N,)
+        return torch.cat((question.unsqueeze(-1), items), dim=-1)  # (N, 1 + T)
+
+    @property
+    def is_asked(self) -> torch.Tensor:
+        """Boolean (N, T), True at the tokens of the colour the question names."""
+        return self.colours == self.asked.unsqueeze(-1)  # (N, T)
+
+
+def colour_question_task(
+    num_sequences: int,
+    seq_len: int = 24,
+    num_colours: int = len(COLOURS),
+    num_shapes: int = len(SHAPES),
+    num_groups: int = 4,
+    *,
+    generator: torch.Generator,
+) -> ColourQuestions:
+    """"Which shape do most tokens of colour c have?" over ``seq_len`` coloured shapes (lesson 08).
+
+    Each sequence holds ``num_groups`` groups of 3 to 6 tokens, each group of its own colour
+    and with its own majority shape (the groups' majorities all differ, so
+    ``num_groups <= num_shapes``): a group of m tokens has m // 2 + 1 of its majority shape
+    and any other shapes for the rest. The remaining tokens have the other colours and
+    uniformly random shapes. Positions are shuffled, and the question asks about one group's
+    colour, chosen uniformly. Without the question every group's majority is as likely an
+    answer as the others.
+    """
+    C, S, G, T, N = num_colours, num_shapes, num_groups, seq_len, num_sequences
+    if not (G <= S and G < C and 6 * G <= T):
+        raise ValueError(f"need groups <= shapes, groups < colours, 6 * groups <= seq_len: "
+                         f"{G}, {S}, {C}, {T}")
+    colour_order = torch.rand(N, C, generator=generator).argsort(dim=-1)  # (N, C)
+    majority = torch.rand(N, S, generator=generator).argsort(dim=-1)[:, :G]  # (N, G)
+    sizes = torch.randint(3, 7, (N, G), generator=generator)  # (N, G)
+    ends = sizes.cumsum(dim=-1)  # (N, G)
+    position = torch.arange(T)  # (T,)
+    group = (position.view(1, T, 1) >= ends.unsqueeze(1)).sum(dim=-1)  # (N, T): G = no group
+    in_group = group < G  # (N, T)
+    group = group.clamp(max=G - 1)  # (N, T)
+    rank = position - (ends - sizes).gather(1, group)  # (N, T): place within the group
+    group_majority = majority.gather(1, group)  # (N, T)
+    other = (group_majority + torch.randint(1, S, (N, T), generator=generator)) % S  # (N, T)
+    is_majority = rank < (sizes // 2 + 1).gather(1, group)  # (N, T)
+    filler = torch.randint(S, (N, T), generator=generator)  # (N, T)
+    shapes = torch.where(in_group, torch.where(is_majority, group_majority, other), filler)
+    filler_colour = G + torch.randint(C - G, (N, T), generator=generator)  # (N, T)
+    colours = colour_order.gather(1, torch.where(in_group, group, filler_colour))  # (N, T)
+    order = torch.rand(N, T, generator=generator).argsort(dim=-1)  # (N, T) a shuffle
+    chosen = torch.randint(G, (N,), generator=generator)  # (N,)
+    rows = torch.arange(N)
+    return ColourQuestions(colours.gather(1, order), shapes.gather(1, order),
+                           colour_order[rows, chosen], majority[rows, chosen],
+                           colour_order[:, :G], majority, C, S)

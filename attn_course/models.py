@@ -96,6 +96,35 @@ class FactReader(nn.Module):
         return self.answer(context.squeeze(1)), weights[:, 0, 0]  # (B, places), (B, S)
 
 
+class QueryAttentionClassifier(nn.Module):
+    """Attention pooling whose scores depend on a question: the step up from ``MyModel``
+    (lesson 08).
+
+    tokens (B, 1 + T) int64, ``ColourQuestions.tokens`` (the question, then T coloured shapes)
+    -> (logits (B, num_classes), weights (B, T)). A token's vector is its colour's embedding
+    plus its shape's; the question's vector q is its colour's embedding. Each token's score is
+    the scaled dot product q . x_t / sqrt(D) (lessons 01 and 04) instead of ``MyModel``'s
+    ``nn.Linear(D, 1)`` of x_t alone; the softmax and the weighted sum are the same.
+    """
+
+    def __init__(self, num_colours: int, num_shapes: int, input_dim: int,
+                 num_classes: int) -> None:
+        super().__init__()
+        self.num_colours, self.num_shapes = num_colours, num_shapes
+        self.colour = nn.Embedding(num_colours, input_dim)
+        self.shape = nn.Embedding(num_shapes, input_dim)
+        self.classifier = nn.Linear(input_dim, num_classes)
+
+    def forward(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        items, asked = tokens[:, 1:], tokens[:, 0] - self.num_colours * self.num_shapes
+        x = self.colour(items // self.num_shapes) + self.shape(items % self.num_shapes)  # (B, T, D)
+        query = self.colour(asked).unsqueeze(1)  # (B, 1, D)
+        scores = (x * query).sum(dim=-1) / x.size(-1) ** 0.5  # (B, T)
+        weights = torch.softmax(scores, dim=-1)  # (B, T)
+        context = (weights.unsqueeze(-1) * x).sum(dim=1)  # (B, D)
+        return self.classifier(context), weights  # (B, num_classes), (B, T)
+
+
 def train_classifier(
     model: nn.Module,
     tokens: torch.Tensor,

@@ -13,7 +13,8 @@ sweeps ``LEARNING_RATES`` once; lessons read the stored result from ``panel_lrs.
 
 import itertools
 import json
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -277,9 +278,23 @@ def _facts() -> LessonTask:
     return LessonTask(data, FactReader, steps=200)
 
 
+# --- lesson 08's question-dependent task (issue 21) ---
+def _colour_questions() -> LessonTask:
+    from attn_course.data import colour_question_task
+    from attn_course.models import QueryAttentionClassifier
+
+    generator = torch.Generator().manual_seed(0)
+    train = colour_question_task(3000, generator=generator)
+    test = colour_question_task(500, generator=generator)
+    data = TaskData(train.tokens, train.labels, test.tokens, test.labels, train.num_shapes)
+    return LessonTask(data, lambda: QueryAttentionClassifier(8, 4, 32, 4), steps=200)
+# --- end of lesson 08's question-dependent task ---
+
+
 # name -> the task as lesson 08 or 11 trains it
 LESSON_TASKS: dict[str, Callable[[], LessonTask]] = {
     "08 signal tokens": _signal_tokens,
+    "08 colour questions": _colour_questions,
     "11 images": _images,
     "11 sound": _sound,
     "11 facts": _facts,
@@ -293,11 +308,14 @@ def train_attention(task: LessonTask, seed: int = 0) -> float:
                        lr=task.attention_lr, seed=seed)
 
 
-def sweep(path: Path = STORED_LRS) -> dict[str, dict[str, float]]:
-    """Sweep every lesson task's baselines over ``LEARNING_RATES`` and store the best in
-    ``path`` (run once: ``python -m attn_course.panel``)."""
-    best = {}
+def sweep(path: Path = STORED_LRS, names: Sequence[str] = ()) -> dict[str, dict[str, float]]:
+    """Sweep the baselines of the lesson tasks ``names`` (all when empty) over
+    ``LEARNING_RATES`` and store the best in ``path``, keeping the other tasks' stored rates
+    (run once: ``python -m attn_course.panel [TASK ...]``)."""
+    best = json.loads(path.read_text()) if path.exists() else {}
     for name, make in LESSON_TASKS.items():
+        if names and name not in names:
+            continue
         task = make()
         best[name] = best_learning_rates(task.data, steps=task.steps)
     path.write_text(json.dumps(best, indent=2) + "\n")
@@ -306,4 +324,4 @@ def sweep(path: Path = STORED_LRS) -> dict[str, dict[str, float]]:
 
 if __name__ == "__main__":
     torch.set_num_threads(1)
-    sweep()
+    sweep(names=sys.argv[1:])

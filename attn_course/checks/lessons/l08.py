@@ -1,4 +1,5 @@
-"""Lesson 08's tasks: the max-pooling baseline's pooling, and where the largest weight lands."""
+"""Lesson 08's tasks: the max-pooling baseline's pooling, where the largest weight lands, and
+the scores of a question-dependent attention."""
 
 from __future__ import annotations
 
@@ -96,4 +97,48 @@ signal_hit_rate = Exercise(
     ),
 )
 
-TASKS = (max_pool_context, signal_hit_rate)
+
+
+# --- Task 3: the question-dependent scores of section 7 (issue 21) ---
+def _score_cases(g: torch.Generator) -> list[Case]:
+    return [
+        Case("B=2, T=5, D=4", (torch.randn(2, 5, 4, generator=g), torch.randn(2, 4, generator=g))),
+        Case("B=3, T=6, D=9", (torch.randn(3, 6, 9, generator=g), torch.randn(3, 9, generator=g))),
+        Case("B=1, T=3, D=16",
+             (torch.randn(1, 3, 16, generator=g), torch.randn(1, 16, generator=g))),
+    ]
+
+
+def _question_scores(case: Case) -> torch.Tensor:
+    x, query = case.args
+    return (x * query.unsqueeze(1)).sum(dim=-1) / x.size(-1) ** 0.5  # (B, T)
+
+
+question_scores = Exercise(
+    name="question_scores",
+    assignment=LESSON,
+    points=0,
+    cases=_score_cases,
+    expected=_question_scores,
+    arg_names=("x", "query"),
+    mistakes=(
+        Mistake(
+            "the dot products are not scaled: divide them by sqrt(D), the square root of the "
+            "vectors' dimension (lesson 04), so that the scores do not grow with D",
+            lambda case: (case.args[0] * case.args[1].unsqueeze(1)).sum(dim=-1),
+        ),
+        Mistake(
+            "the dot products are divided by D; the scaling of lesson 04 divides by sqrt(D)",
+            lambda case: (case.args[0] * case.args[1].unsqueeze(1)).sum(dim=-1)
+            / case.args[0].size(-1),
+        ),
+        Mistake(
+            "these are already the weights (a softmax over the tokens): return the scores, "
+            "the model takes the softmax after",
+            lambda case: torch.softmax(_question_scores(case), dim=-1),
+        ),
+    ),
+)
+# --- end of Task 3 ---
+
+TASKS = (max_pool_context, signal_hit_rate, question_scores)
