@@ -365,11 +365,13 @@ def attention_over_sequences(
     *,
     title: str = "",
     cbar_label: str = "attention weight",
+    row_labels: Sequence[str] | None = None,
 ) -> Figure:
     """Attention weights over a few sequences, one row each, labelled with the token ids;
     ``marked`` positions (True, the informative tokens) get a red frame (lesson 08).
 
-    weights (N, T) floats, tokens (N, T) ints, marked (N, T) bool.
+    weights (N, T) floats, tokens (N, T) ints, marked (N, T) bool; ``row_labels`` name the
+    rows ("sequence 0", "sequence 1", ... when left out).
     """
     weights, tokens, marked = _as_tensor(weights), _as_tensor(tokens).long(), _as_tensor(marked)
     num_rows, seq_len = weights.shape
@@ -385,7 +387,9 @@ def attention_over_sequences(
                 ax.add_patch(Rectangle((col - 0.5, row - 0.5), 1, 1, fill=False,
                                        edgecolor="red", linewidth=2.5))
     ax.set_xticks(range(seq_len))
-    ax.set_yticks(range(num_rows), labels=[f"sequence {row}" for row in range(num_rows)])
+    if row_labels is None:
+        row_labels = [f"sequence {row}" for row in range(num_rows)]
+    ax.set_yticks(range(num_rows), labels=list(row_labels))
     ax.set(xlabel="position (cell text: token id)", title=title)
     fig.colorbar(image, ax=ax, label=cbar_label)
     return fig

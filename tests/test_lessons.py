@@ -131,7 +131,7 @@ def test_only_widgets_and_machine_dependent_cells_skip_output_comparison(path):
 # "attention: 0.97 · mean-pooling baseline: 0.41" (the baseline's name is free text).
 SCORE_LINE = re.compile(r"^attention: (\d+\.\d+) · (.+) baseline: (\d+\.\d+)$", re.MULTILINE)
 TRAINED_TASKS = {  # lesson -> how many trained tasks it has that attention needs
-    "08_attention_in_a_model": 0,  # its panel keeps up: the lesson says so and why
+    "08_attention_in_a_model": 1,  # the colour questions (the signal token's panel keeps up)
     "09_cross_attention": 1,
     "11_attention_beyond_text": 1,  # the facts; images and sound show their panels
 }
@@ -272,3 +272,32 @@ def test_every_lesson_task_has_stored_learning_rates_from_the_sweep():
         assert set(panel.stored_learning_rates(name)) == set(panel.PANEL)
         assert set(panel.stored_learning_rates(name).values()) <= set(panel.LEARNING_RATES)
 # === end of lessons 08 and 11 ================================================================
+
+
+# --- lesson 08's colour questions against the skeptic's panel (issue 21) ----------------------
+# Attention whose scores read the question beats every baseline by at least PANEL_GAP at the
+# lesson's 200 steps, on three seeds, and the lesson prints the panel's table.
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_attention_beats_every_baseline_on_lesson_08_colour_questions(seed):
+    task = panel.LESSON_TASKS["08 colour questions"]()
+    attention = panel.train_attention(task, seed)
+    scores = panel.train_panel(task.data, panel.stored_learning_rates("08 colour questions"),
+                               steps=task.steps, seed=seed)
+    behind = {name: score for name, score in scores.items() if attention - score < PANEL_GAP}
+    assert behind == {}, f"attention {attention:.2f}"
+
+
+def test_lesson_08_prints_the_panel_of_its_colour_questions():
+    nb = nbformat.read(ROOT / "notebooks" / "08_attention_in_a_model.ipynb", as_version=4)
+    tables = [out.text for cell in nb.cells if cell.cell_type == "code"
+              for out in cell.get("outputs", []) if out.output_type == "stream"
+              and "attention ahead by" in out.text]
+    assert len(tables) == 2, "the signal tokens' panel and the colour questions' panel"
+    table = tables[1][tables[1].index("model") :].split("\n\n")[0]  # header to first blank
+    rows = dict(re.findall(r"^(\S.*?)\s+(\d\.\d\d)(?:\s+-?\d\.\d\d)?$", table, re.MULTILINE))
+    assert set(rows) == {"attention", *panel.PANEL}
+    attention = float(rows.pop("attention"))
+    assert all(attention - float(score) >= PANEL_GAP for score in rows.values()), rows
+# --- end of lesson 08's colour questions -------------------------------------------------------

@@ -125,3 +125,35 @@ def test_piece_pooling_classifier_shapes():
     logits, weights = PiecePoolingClassifier(5, 8, 3)(torch.randn(2, 4, 5))
     assert logits.shape == (2, 3) and weights.shape == (2, 4)
     torch.testing.assert_close(weights.sum(-1), torch.ones(2))
+
+
+def test_query_attention_scores_each_token_by_its_dot_product_with_the_question():
+    from attn_course.data import colour_question_task
+    from attn_course.models import QueryAttentionClassifier
+
+    data = colour_question_task(6, generator=torch.Generator().manual_seed(0))
+    torch.manual_seed(0)
+    model = QueryAttentionClassifier(8, 4, 16, 4)
+    logits, weights = model(data.tokens)
+    assert logits.shape == (6, 4) and weights.shape == (6, 24)
+    x = model.colour(data.colours) + model.shape(data.shapes)  # (N, T, D)
+    query = model.colour(data.asked)  # (N, D)
+    expected = torch.softmax(torch.einsum("ntd,nd->nt", x, query) / 4.0, dim=-1)
+    torch.testing.assert_close(weights, expected)
+
+
+def test_query_attention_trained_puts_its_weight_on_the_asked_colour():
+    from attn_course.data import colour_question_task
+    from attn_course.models import QueryAttentionClassifier
+
+    generator = torch.Generator().manual_seed(0)
+    train = colour_question_task(3000, generator=generator)
+    test = colour_question_task(500, generator=generator)
+    torch.manual_seed(0)
+    model = QueryAttentionClassifier(8, 4, 32, 4)
+    train_classifier(model, train.tokens, train.labels, steps=200,
+                     generator=torch.Generator().manual_seed(0))
+    assert accuracy(model, test.tokens, test.labels) > 0.95
+    with torch.no_grad():
+        _, weights = model(test.tokens)
+    assert (weights * test.is_asked).sum(-1).mean() > 0.9

@@ -74,3 +74,14 @@ def test_the_table_names_every_model_and_its_gap():
     assert lines[1].split() == ["attention", "0.90"]
     assert lines[2].split()[-2:] == ["0.50", "0.40"]
     assert lines[3].split()[-2:] == ["0.80", "0.10"]
+
+
+def test_sweep_of_named_tasks_keeps_the_other_stored_rates(monkeypatch, tmp_path):
+    path = tmp_path / "lrs.json"
+    path.write_text(json.dumps({"other": {"sum pooling": 0.03}}))
+    toy = panel.LessonTask(tokens_task(), lambda: panel.build("mean pooling", tokens_task()), 5)
+    monkeypatch.setattr(panel, "LESSON_TASKS", {"toy": lambda: toy, "skipped": None})
+    monkeypatch.setattr(panel, "PANEL", {"sum pooling": panel.PANEL["sum pooling"]})
+    best = panel.sweep(path, names=["toy"])
+    assert set(best) == {"other", "toy"} and best["other"] == {"sum pooling": 0.03}
+    assert json.loads(path.read_text()) == best

@@ -86,3 +86,13 @@ def test_token_score_bars_colours_the_highlighted_ids_and_labels_the_axis_by_tok
     assert [bars[i].get_facecolor() == orange for i in range(4)] == highlighted.tolist()
     assert ax.get_xlabel() == "token id"
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["signal", "noise"]
+
+
+def test_attention_over_sequences_names_its_rows():
+    weights = torch.softmax(torch.randn(2, 4), dim=-1)
+    tokens, marked = torch.randint(10, (2, 4)), torch.zeros(2, 4, dtype=torch.bool)
+    default = plots.attention_over_sequences(weights, tokens, marked).axes[0]
+    named = plots.attention_over_sequences(weights, tokens, marked,
+                                           row_labels=["asked red", "asked blue"]).axes[0]
+    assert [t.get_text() for t in default.get_yticklabels()] == ["sequence 0", "sequence 1"]
+    assert [t.get_text() for t in named.get_yticklabels()] == ["asked red", "asked blue"]

@@ -84,3 +84,35 @@ def test_mistakes_are_named(name, fn, words, seed):
     verdict = run_check(name, fn, seed=seed)
     assert verdict.status == "failed", verdict
     assert words in verdict.message
+
+
+# --- lesson 08's Task 3: question_scores (issue 21) ---
+def question_scores_answer(x, query):
+    return (x * query.unsqueeze(1)).sum(dim=-1) / x.size(-1) ** 0.5
+
+
+def question_scores_einsum(x, query):
+    return torch.einsum("btd,bd->bt", x, query) / x.size(-1) ** 0.5
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("fn", [question_scores_answer, question_scores_einsum],
+                         ids=lambda fn: fn.__name__)
+def test_question_scores_answers_pass(fn, seed):
+    assert run_check("question_scores", fn, seed=seed).passed
+
+
+QUESTION_SCORE_MISTAKES = [
+    (lambda x, q: (x * q.unsqueeze(1)).sum(dim=-1), "not scaled"),
+    (lambda x, q: (x * q.unsqueeze(1)).sum(dim=-1) / x.size(-1), "divided by D"),
+    (lambda x, q: torch.softmax(question_scores_answer(x, q), dim=-1), "already the weights"),
+]
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize(("fn", "phrase"), QUESTION_SCORE_MISTAKES,
+                         ids=[phrase for _, phrase in QUESTION_SCORE_MISTAKES])
+def test_question_scores_mistakes_are_named(fn, phrase, seed):
+    verdict = run_check("question_scores", fn, seed=seed)
+    assert not verdict.passed and phrase in verdict.message
+# --- end of lesson 08's Task 3 ---
