@@ -105,3 +105,43 @@ def test_fact_stories_as_tokens_put_the_question_first_and_one_id_per_fact():
     assert torch.equal(tokens[:, 0] - len(PEOPLE) * len(PLACES), stories.question)
     assert torch.equal(tokens[:, 1:] // len(PLACES), stories.facts[..., 0])
     assert torch.equal(tokens[:, 1:] % len(PLACES), stories.facts[..., 1])
+
+
+# --- lesson 11: the question images and the chord clips (issue 21) ---------------------------
+
+
+def test_shape_questions_ask_in_the_corner_about_one_glyph_of_that_shape():
+    from attn_course.data import BRIGHTNESS_LEVELS, SHAPES, shape_question_task
+
+    data = shape_question_task(30, num_glyphs=5, noise=0.25, generator=gen())
+    again = shape_question_task(30, num_glyphs=5, noise=0.25, generator=gen())
+    assert torch.equal(data.images, again.images)
+    assert data.images.shape == (30, 16, 16) and data.images.min() >= 0
+    assert data.images.max() <= 1
+    shapes = torch.stack(list(SHAPES.values())).bool()  # (C, 4, 4)
+    for n in range(30):
+        patches = data.images[n].view(4, 4, 4, 4).transpose(1, 2).reshape(16, 4, 4)
+        assert torch.equal(patches[0] == 1, shapes[data.asked[n]])  # the question
+        assert data.glyph_patches[n, 0] == data.patch_index[n] and 0 not in data.glyph_patches[n]
+        drawn = [next(c for c in range(len(shapes))
+                      if torch.equal(patches[p] > 0.3, shapes[c])) for p in data.glyph_patches[n]]
+        assert drawn[0] == data.asked[n] and data.asked[n] not in drawn[1:]
+        answer = patches[data.patch_index[n]].max()
+        assert answer == BRIGHTNESS_LEVELS[data.labels[n]]
+
+
+def test_chord_clips_start_with_the_cue_and_label_the_high_note_of_its_chord():
+    from attn_course.data import HIGH_NOTES, LOW_NOTES, chord_clip_task
+
+    clips = chord_clip_task(20, noise=0.0, detune=0.0, generator=gen())
+    assert clips.signals.shape == (20, 512) and clips.chord_frames.shape == (20, 16)
+    assert torch.equal(clips.signals, chord_clip_task(20, noise=0.0, detune=0.0,
+                                                       generator=gen()).signals)
+    spectra = torch.fft.rfft(clips.signals.unflatten(-1, (-1, 32))).abs()  # (N, 16, 17)
+    for n in range(20):
+        low, high = round(32 * LOW_NOTES[clips.asked[n]]), round(32 * HIGH_NOTES[clips.labels[n]])
+        assert spectra[n, 0].argmax() == low  # the cue: one low note alone
+        frames = clips.chord_frames[n].nonzero().squeeze(-1)
+        assert len(frames) == 3 and not clips.chord_frames[n, 0]
+        for f in frames:
+            assert set(spectra[n, f].topk(2).indices.tolist()) == {low, high}

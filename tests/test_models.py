@@ -125,3 +125,17 @@ def test_piece_pooling_classifier_shapes():
     logits, weights = PiecePoolingClassifier(5, 8, 3)(torch.randn(2, 4, 5))
     assert logits.shape == (2, 3) and weights.shape == (2, 4)
     torch.testing.assert_close(weights.sum(-1), torch.ones(2))
+
+
+def test_cued_attention_classifier_queries_with_the_first_piece():
+    from attn_course.models import CuedAttentionClassifier
+
+    torch.manual_seed(0)
+    model = CuedAttentionClassifier(5, 8, 3)
+    pieces = torch.randn(2, 4, 5)
+    logits, weights = model(pieces)
+    assert logits.shape == (2, 3) and weights.shape == (2, 3)
+    torch.testing.assert_close(weights.sum(-1), torch.ones(2))
+    other_cue = pieces.clone()
+    other_cue[:, 0] = torch.randn(2, 5)
+    assert not torch.allclose(model(other_cue)[1], weights), "the cue chooses the weights"
