@@ -223,23 +223,6 @@ def fact_lookup_task(
     return FactStories(facts, people[rows, relevant], places[rows, relevant], relevant)
 
 
-@dataclass(frozen=True)
-class ToneClips:
-    """Noisy sound clips with one short loud tone and one long quiet decoy tone (lesson 11).
-
-    ``signals`` (N, L) float32 samples, ``labels`` (N,) int64 indices into ``TONE_FREQUENCIES``:
-    the loud tone's frequency, ``tone_frames`` (N, F) bool: True at the frames of
-    ``frame_size`` samples that the loud tone overlaps.
-    """
-
-    signals: torch.Tensor
-    labels: torch.Tensor
-    tone_frames: torch.Tensor
-
-
-TONE_FREQUENCIES = (0.0625, 0.125, 0.25)  # cycles per sample: 2, 4 and 8 cycles per 32 samples
-
-
 def _tone(
     frequency: torch.Tensor, start: torch.Tensor, length: torch.Tensor, total: int,
     detune: float, generator: torch.Generator,
@@ -255,42 +238,6 @@ def _tone(
     sounding = (samples >= start.unsqueeze(-1)) & (samples < (start + length).unsqueeze(-1))
     wave = torch.sin(2 * torch.pi * (frequency * factor).unsqueeze(-1) * samples + phase)  # (N, L)
     return sounding * wave, sounding
-
-
-def tone_clip_task(
-    num_clips: int,
-    num_frames: int = 16,
-    frame_size: int = 32,
-    noise: float = 0.5,
-    decoy_amplitude: float = 0.35,
-    detune: float = 0.1,
-    *,
-    generator: torch.Generator,
-) -> ToneClips:
-    """Clips of ``num_frames * frame_size`` samples of Gaussian noise with two tones (lesson 11).
-
-    The loud tone (amplitude 1, the label) lasts ``frame_size`` samples and starts at any
-    sample, so it usually straddles two frames. The decoy tone, at another of the
-    ``TONE_FREQUENCIES`` and ``decoy_amplitude``, lasts 3 to 8 frames, so over the whole clip
-    it may carry more energy than the loud one. Each tone is detuned by a random factor of up
-    to ``detune`` (so off the FFT bins) and has a random phase; the noise has standard
-    deviation ``noise``.
-    """
-    length = num_frames * frame_size
-    signals = noise * torch.randn(num_clips, length, generator=generator)  # (N, L)
-    num_tones = len(TONE_FREQUENCIES)
-    labels = torch.randint(num_tones, (num_clips,), generator=generator)  # (N,)
-    decoys = (labels + torch.randint(1, num_tones, (num_clips,), generator=generator)) % num_tones
-    frequencies = torch.tensor(TONE_FREQUENCIES)  # (C,)
-    start = torch.randint(length - frame_size + 1, (num_clips,), generator=generator)  # (N,)
-    duration = torch.full((num_clips,), frame_size)  # (N,)
-    tone, sounding = _tone(frequencies[labels], start, duration, length, detune, generator)
-    decoy_duration = frame_size * torch.randint(3, 9, (num_clips,), generator=generator)  # (N,)
-    decoy_start = (torch.rand(num_clips, generator=generator) * (length - decoy_duration)).long()
-    decoy, _ = _tone(frequencies[decoys], decoy_start, decoy_duration, length, detune, generator)
-    signals = signals + tone + decoy_amplitude * decoy  # (N, L)
-    tone_frames = sounding.view(num_clips, num_frames, frame_size).any(dim=-1)  # (N, F)
-    return ToneClips(signals, labels, tone_frames)
 
 
 # === Lesson 11: tasks whose question sits inside the input (issue 21) ========================

@@ -1,10 +1,13 @@
 import pytest
 import torch
 
-from attn_course.data import signal_token_task
+from attn_course.data import PLACES, fact_lookup_task, signal_token_task
 from attn_course.models import (
     AttentionClassifier,
+    CuedAttentionClassifier,
+    FactReader,
     MeanPoolingClassifier,
+    PiecePoolingClassifier,
     accuracy,
     train_classifier,
 )
@@ -108,8 +111,6 @@ def test_mean_pooling_trained_the_same_way_stays_well_behind_attention(trained):
 
 
 def test_fact_reader_reads_the_story_tokens_and_weights_the_facts():
-    from attn_course.data import PLACES, fact_lookup_task
-    from attn_course.models import FactReader
 
     stories = fact_lookup_task(8, num_facts=6, generator=torch.Generator().manual_seed(0))
     torch.manual_seed(0)
@@ -119,7 +120,6 @@ def test_fact_reader_reads_the_story_tokens_and_weights_the_facts():
 
 
 def test_piece_pooling_classifier_shapes():
-    from attn_course.models import PiecePoolingClassifier
 
     torch.manual_seed(0)
     logits, weights = PiecePoolingClassifier(5, 8, 3)(torch.randn(2, 4, 5))
@@ -128,7 +128,6 @@ def test_piece_pooling_classifier_shapes():
 
 
 def test_cued_attention_classifier_queries_with_the_first_piece():
-    from attn_course.models import CuedAttentionClassifier
 
     torch.manual_seed(0)
     model = CuedAttentionClassifier(5, 8, 3)
