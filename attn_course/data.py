@@ -223,23 +223,6 @@ def fact_lookup_task(
     return FactStories(facts, people[rows, relevant], places[rows, relevant], relevant)
 
 
-@dataclass(frozen=True)
-class ToneClips:
-    """Noisy sound clips with one short loud tone and one long quiet decoy tone (lesson 11).
-
-    ``signals`` (N, L) float32 samples, ``labels`` (N,) int64 indices into ``TONE_FREQUENCIES``:
-    the loud tone's frequency, ``tone_frames`` (N, F) bool: True at the frames of
-    ``frame_size`` samples that the loud tone overlaps.
-    """
-
-    signals: torch.Tensor
-    labels: torch.Tensor
-    tone_frames: torch.Tensor
-
-
-TONE_FREQUENCIES = (0.0625, 0.125, 0.25)  # cycles per sample: 2, 4 and 8 cycles per 32 samples
-
-
 def _tone(
     frequency: torch.Tensor, start: torch.Tensor, length: torch.Tensor, total: int,
     detune: float, generator: torch.Generator,
@@ -257,40 +240,138 @@ def _tone(
     return sounding * wave, sounding
 
 
-def tone_clip_task(
-    num_clips: int,
-    num_frames: int = 16,
-    frame_size: int = 32,
-    noise: float = 0.5,
-    decoy_amplitude: float = 0.35,
-    detune: float = 0.1,
+# === Lesson 11: tasks whose question sits inside the input (issue 21) ========================
+
+SHAPES = {  # lesson 11's question images: GLYPHS and three more 4 x 4 shapes
+    **GLYPHS,
+    "bars": torch.tensor([[1, 1, 1, 1], [0, 0, 0, 0], [1, 1, 1, 1], [0, 0, 0, 0]]),
+    "stripes": torch.tensor([[1, 0, 1, 0], [1, 0, 1, 0], [1, 0, 1, 0], [1, 0, 1, 0]]),
+    "corner": torch.tensor([[1, 1, 1, 1], [1, 0, 0, 0], [1, 0, 0, 0], [1, 0, 0, 0]]),
+}
+BRIGHTNESS_LEVELS = (0.4, 0.6, 0.8, 1.0)
+
+
+@dataclass(frozen=True)
+class ShapeQuestions:
+    """Images whose top-left patch asks about a shape drawn elsewhere in them (lesson 11).
+
+    ``images`` (N, H, W) float32 in [0, 1]; ``asked`` (N,) int64 index into ``SHAPES``: the
+    shape in the top-left patch (the question); ``labels`` (N,) int64 index into
+    ``BRIGHTNESS_LEVELS``: how bright the one other glyph of that shape is (the answer);
+    ``patch_index`` (N,) int64: the patch (row-major) that holds it; ``glyph_patches`` (N, K):
+    the patches of all K glyphs below the question, the answer's first.
+    """
+
+    images: torch.Tensor
+    asked: torch.Tensor
+    labels: torch.Tensor
+    patch_index: torch.Tensor
+    glyph_patches: torch.Tensor
+
+
+def shape_question_task(
+    num_images: int,
+    num_glyphs: int = 5,
+    grid: int = 4,
+    noise: float = 0.25,
     *,
     generator: torch.Generator,
-) -> ToneClips:
-    """Clips of ``num_frames * frame_size`` samples of Gaussian noise with two tones (lesson 11).
+) -> ShapeQuestions:
+    """"How bright is the glyph shaped like the one in the corner?" (lesson 11).
 
-    The loud tone (amplitude 1, the label) lasts ``frame_size`` samples and starts at any
-    sample, so it usually straddles two frames. The decoy tone, at another of the
-    ``TONE_FREQUENCIES`` and ``decoy_amplitude``, lasts 3 to 8 frames, so over the whole clip
-    it may carry more energy than the loud one. Each tone is detuned by a random factor of up
-    to ``detune`` (so off the FFT bins) and has a random phase; the noise has standard
-    deviation ``noise``.
+    Images of ``grid`` x ``grid`` patches of 4 x 4 pixels over uniform noise in [0, ``noise``].
+    The top-left patch holds the question: one of the ``SHAPES`` at brightness 1. The other
+    patches hold ``num_glyphs`` glyphs in distinct patches chosen uniformly: one of the asked
+    shape and ``num_glyphs - 1`` of other shapes (drawn with repeats), each at a brightness
+    from ``BRIGHTNESS_LEVELS`` drawn uniformly. The label is the level of the asked shape's
+    glyph: which glyph matters depends on the question, and the other glyphs show every
+    brightness too.
     """
-    length = num_frames * frame_size
+    if not 0 < num_glyphs < grid * grid:
+        raise ValueError(f"need 0 < num_glyphs < {grid * grid}, got {num_glyphs}")
+    shapes = torch.stack(list(SHAPES.values())).float()  # (C, 4, 4)
+    num_shapes, size, rows = len(shapes), 4 * grid, torch.arange(num_images)
+    noise_images = noise * torch.rand(num_images, size, size, generator=generator)  # (N, H, W)
+    asked = torch.randint(num_shapes, (num_images,), generator=generator)  # (N,)
+    shift = torch.randint(1, num_shapes, (num_images, num_glyphs - 1), generator=generator)
+    others = (asked.unsqueeze(-1) + shift) % num_shapes  # (N, K - 1): never the asked shape
+    drawn = torch.cat((asked.unsqueeze(-1), others), dim=-1)  # (N, K): the answer's glyph first
+    levels = torch.randint(len(BRIGHTNESS_LEVELS), (num_images, num_glyphs), generator=generator)
+    brightness = torch.tensor(BRIGHTNESS_LEVELS)[levels]  # (N, K)
+    order = torch.rand(num_images, grid * grid - 1, generator=generator).argsort(dim=-1)
+    glyph_patches = 1 + order[:, :num_glyphs]  # (N, K): any patch but the top-left one
+    patches = torch.zeros(num_images, grid * grid, 4, 4)  # (N, P, 4, 4), P = grid * grid
+    patches[rows, 0] = shapes[asked]
+    patches[rows.unsqueeze(-1), glyph_patches] = brightness[..., None, None] * shapes[drawn]
+    glyph_images = patches.view(num_images, grid, grid, 4, 4).transpose(2, 3)  # (N, g, 4, g, 4)
+    images = torch.maximum(noise_images, glyph_images.reshape(num_images, size, size))  # (N, H, W)
+    return ShapeQuestions(images, asked, levels[:, 0], glyph_patches[:, 0], glyph_patches)
+
+
+LOW_NOTES = tuple(k / 32 for k in range(2, 8))  # cycles per sample: 2 .. 7 cycles per 32 samples
+HIGH_NOTES = tuple(k / 32 for k in range(9, 15))  # 9 .. 14 cycles per 32 samples
+
+
+@dataclass(frozen=True)
+class ChordClips:
+    """Noisy clips that start with a cue note and then play chords of a low and a high note
+    (lesson 11).
+
+    ``signals`` (N, L) float32 samples; ``asked`` (N,) int64 index into ``LOW_NOTES``: the cue,
+    the note of the first frame; ``labels`` (N,) int64 index into ``HIGH_NOTES``: the high note
+    of the one chord whose low note is the cue; ``chord_frames`` (N, F) bool: True at that
+    chord's frames.
+    """
+
+    signals: torch.Tensor
+    asked: torch.Tensor
+    labels: torch.Tensor
+    chord_frames: torch.Tensor
+
+
+def chord_clip_task(
+    num_clips: int,
+    num_chords: int = 5,
+    chord_frames: int = 3,
+    frame_size: int = 32,
+    noise: float = 0.5,
+    detune: float = 0.02,
+    *,
+    generator: torch.Generator,
+) -> ChordClips:
+    """"Which high note sounds with the low note you hear first?" (lesson 11).
+
+    A clip is ``1 + num_chords * chord_frames`` frames of ``frame_size`` samples of Gaussian
+    noise (standard deviation ``noise``). The first frame holds the cue, one of ``LOW_NOTES``;
+    then ``num_chords`` chords of ``chord_frames`` frames each follow in a random order, each a
+    low note plus one of ``HIGH_NOTES`` at amplitude 1. One chord has the cue's low note, the
+    others other low notes (drawn with repeats); every high note is drawn uniformly. The label
+    is the high note of the cue's chord. Notes are detuned by up to ``detune`` (a fraction) and
+    have random phases.
+    """
+    num_frames = 1 + num_chords * chord_frames
+    length, frames = num_frames * frame_size, torch.arange(num_frames)
+    lows, highs = torch.tensor(LOW_NOTES), torch.tensor(HIGH_NOTES)
     signals = noise * torch.randn(num_clips, length, generator=generator)  # (N, L)
-    num_tones = len(TONE_FREQUENCIES)
-    labels = torch.randint(num_tones, (num_clips,), generator=generator)  # (N,)
-    decoys = (labels + torch.randint(1, num_tones, (num_clips,), generator=generator)) % num_tones
-    frequencies = torch.tensor(TONE_FREQUENCIES)  # (C,)
-    start = torch.randint(length - frame_size + 1, (num_clips,), generator=generator)  # (N,)
-    duration = torch.full((num_clips,), frame_size)  # (N,)
-    tone, sounding = _tone(frequencies[labels], start, duration, length, detune, generator)
-    decoy_duration = frame_size * torch.randint(3, 9, (num_clips,), generator=generator)  # (N,)
-    decoy_start = (torch.rand(num_clips, generator=generator) * (length - decoy_duration)).long()
-    decoy, _ = _tone(frequencies[decoys], decoy_start, decoy_duration, length, detune, generator)
-    signals = signals + tone + decoy_amplitude * decoy  # (N, L)
-    tone_frames = sounding.view(num_clips, num_frames, frame_size).any(dim=-1)  # (N, F)
-    return ToneClips(signals, labels, tone_frames)
+    asked = torch.randint(len(lows), (num_clips,), generator=generator)  # (N,)
+    at_start = torch.zeros(num_clips, dtype=torch.long)  # (N,)
+    cue, _ = _tone(lows[asked], at_start, torch.full_like(at_start, frame_size), length, detune,
+                   generator)
+    shift = torch.randint(1, len(lows), (num_clips, num_chords - 1), generator=generator)
+    low = torch.cat((asked.unsqueeze(-1), (asked.unsqueeze(-1) + shift) % len(lows)), dim=-1)
+    high = torch.randint(len(highs), (num_clips, num_chords), generator=generator)  # (N, K)
+    slot = torch.rand(num_clips, num_chords, generator=generator).argsort(dim=-1)  # (N, K)
+    first_frame = 1 + chord_frames * slot  # (N, K): where each chord starts, in frames
+    duration = torch.full_like(at_start, chord_frames * frame_size)  # (N,)
+    signals = signals + cue  # (N, L)
+    for k in range(num_chords):
+        start = frame_size * first_frame[:, k]  # (N,)
+        low_note, _ = _tone(lows[low[:, k]], start, duration, length, detune, generator)
+        high_note, _ = _tone(highs[high[:, k]], start, duration, length, detune, generator)
+        signals = signals + low_note + high_note  # (N, L)
+    start = first_frame[:, :1]  # (N, 1): the cue's chord
+    in_chord = (frames >= start) & (frames < start + chord_frames)  # (N, F)
+    return ChordClips(signals, asked, high[:, 0], in_chord)
 
 
 # --- lesson 08's question-dependent task (issue 21) -------------------------------------------

@@ -71,6 +71,29 @@ class PiecePoolingClassifier(nn.Module):
         return self.classifier(context), attn_weights.squeeze(-1)  # (B, classes), (B, S)
 
 
+class CuedAttentionClassifier(nn.Module):
+    """Cross-attention from the input's first piece (the cue) to the other pieces (lesson 11).
+
+    pieces (B, 1 + S, F) float (patches, frames), the cue first -> (logits (B, num_classes),
+    weights over the other S pieces (B, S)). Each piece becomes a D-vector by
+    ``nn.Linear(feature_dim, d_model)``; the cue's vector is the one query, so what the model
+    looks for changes with the cue (``FactReader`` with a piece for the question).
+    """
+
+    def __init__(self, feature_dim: int, d_model: int, num_classes: int) -> None:
+        super().__init__()
+        self.embed = nn.Linear(feature_dim, d_model)
+        self.attention = MultiHeadAttention(d_model, num_heads=1)
+        self.classifier = nn.Linear(d_model, num_classes)
+
+    def forward(self, pieces: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = self.embed(pieces)  # (B, 1 + S, D)
+        cue, others = x[:, :1], x[:, 1:]  # (B, 1, D), (B, S, D)
+        context, weights = self.attention(cue, others, others, need_weights=True)
+        # context (B, 1, D), weights (B, 1, 1, S)
+        return self.classifier(context.squeeze(1)), weights[:, 0, 0]  # (B, classes), (B, S)
+
+
 class FactReader(nn.Module):
     """A question attending to facts: cross-attention with T = 1 query (lesson 11).
 

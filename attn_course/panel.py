@@ -249,7 +249,7 @@ def _pieces(make, to_pieces) -> LessonTask:
     return LessonTask(data, lambda: PiecePoolingClassifier(data.num_inputs, 32, 3), steps=200)
 
 
-def _images() -> LessonTask:
+def _bright_glyph() -> LessonTask:
     from attn_course.data import shape_image_task
 
     def patches(images):  # (N, 16, 16) -> (N, S, 16): 4 x 4 patches, row-major
@@ -258,13 +258,36 @@ def _images() -> LessonTask:
     return _pieces(shape_image_task, patches)
 
 
+def _images() -> LessonTask:
+    from attn_course.data import BRIGHTNESS_LEVELS, shape_question_task
+    from attn_course.models import CuedAttentionClassifier
+
+    def patches(images):  # (N, 16, 16) -> (N, S, 16): 4 x 4 patches, row-major, the cue first
+        return F.unfold(images.images.unsqueeze(1), kernel_size=4, stride=4).transpose(1, 2)
+
+    generator = torch.Generator().manual_seed(0)
+    train, test = shape_question_task(3000, generator=generator), shape_question_task(
+        500, generator=generator)
+    data = TaskData(patches(train), train.labels, patches(test), test.labels,
+                    num_classes=len(BRIGHTNESS_LEVELS))
+    return LessonTask(data, lambda: CuedAttentionClassifier(16, 32, data.num_classes),
+                      steps=200, attention_lr=0.003)
+
+
 def _sound() -> LessonTask:
-    from attn_course.data import tone_clip_task
+    from attn_course.data import HIGH_NOTES, chord_clip_task
+    from attn_course.models import CuedAttentionClassifier
 
     def spectra(clips):  # (N, 512) -> (N, S, 17): rfft magnitudes of 16 frames of 32 samples
         return torch.fft.rfft(clips.signals.unflatten(-1, (-1, 32))).abs()
 
-    return _pieces(tone_clip_task, spectra)
+    generator = torch.Generator().manual_seed(0)
+    train, test = chord_clip_task(3000, generator=generator), chord_clip_task(
+        500, generator=generator)
+    data = TaskData(spectra(train), train.labels, spectra(test), test.labels,
+                    num_classes=len(HIGH_NOTES))
+    return LessonTask(data, lambda: CuedAttentionClassifier(17, 32, data.num_classes),
+                      steps=200, attention_lr=0.003)
 
 
 def _facts() -> LessonTask:
@@ -295,6 +318,9 @@ def _colour_questions() -> LessonTask:
 LESSON_TASKS: dict[str, Callable[[], LessonTask]] = {
     "08 signal tokens": _signal_tokens,
     "08 colour questions": _colour_questions,
+    # lesson 11: the bright glyph is the panel-keeps-up example; the question images, the
+    # chords and the facts need attention (issue 21)
+    "11 bright glyph": _bright_glyph,
     "11 images": _images,
     "11 sound": _sound,
     "11 facts": _facts,

@@ -479,10 +479,11 @@ def signal_attention_figure(
     titles: Sequence[str],
     *,
     frame_size: int,
+    marked_label: str = "the frames the loud tone overlaps",
 ) -> Figure:
     """Sound clips (N, L) as waveforms, each frame of ``frame_size`` samples shaded by its
     attention weight (N, F), with the weights as bars underneath; the bars of the ``marked``
-    (N, F) frames (the ones the loud tone overlaps) are red, the others grey (lesson 11).
+    (N, F) frames (``marked_label`` says which they are) are red, the others grey (lesson 11).
     """
     signals, weights, marked = _as_tensor(signals), _as_tensor(weights), _as_tensor(marked)
     num_clips, length = signals.shape
@@ -500,7 +501,7 @@ def signal_attention_figure(
         colors = ["tab:red" if marked[n, f] else "tab:gray" for f in range(num_frames)]
         bars.bar(centres, weights[n].numpy(), width=0.8 * frame_size, color=colors)
         bars.set(ylabel="weight", ylim=(0, 1))
-    axes[-1].set_xlabel("time (samples); red bars: the frames the loud tone overlaps")
+    axes[-1].set_xlabel(f"time (samples); red bars: {marked_label}; grey bars: the others")
     return fig
 
 

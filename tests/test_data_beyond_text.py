@@ -5,13 +5,18 @@ import pytest
 import torch
 
 from attn_course.data import (
+    BRIGHTNESS_LEVELS,
+    FACT_VOCAB,
     GLYPHS,
+    HIGH_NOTES,
+    LOW_NOTES,
     PEOPLE,
     PLACES,
-    TONE_FREQUENCIES,
+    SHAPES,
+    chord_clip_task,
     fact_lookup_task,
     shape_image_task,
-    tone_clip_task,
+    shape_question_task,
     toy_translation_task,
 )
 
@@ -23,7 +28,7 @@ def gen(seed: int = 0) -> torch.Generator:
 def test_tasks_are_reproducible_from_the_generator():
     a, b = toy_translation_task(20, generator=gen(3)), toy_translation_task(20, generator=gen(3))
     assert torch.equal(a.source, b.source)
-    x, y = tone_clip_task(4, generator=gen(3)), tone_clip_task(4, generator=gen(3))
+    x, y = chord_clip_task(4, generator=gen(3)), chord_clip_task(4, generator=gen(3))
     assert torch.equal(x.signals, y.signals)
 
 
@@ -69,35 +74,7 @@ def test_fact_stories_need_enough_people():
         fact_lookup_task(3, num_facts=len(PEOPLE) + 1, generator=gen())
 
 
-def test_tone_clips_carry_the_labelled_loud_tone_in_the_marked_frames():
-    clips = tone_clip_task(30, num_frames=8, frame_size=64, noise=0.0, decoy_amplitude=0.0,
-                           detune=0.0, generator=gen())
-    assert clips.signals.shape == (30, 512) and clips.tone_frames.shape == (30, 8)
-    assert set(clips.tone_frames.sum(-1).tolist()) <= {1, 2}  # 64 samples: one or two frames
-    energy = clips.signals.view(30, 8, 64).pow(2).sum(-1)  # (N, F)
-    assert torch.equal(energy > 1e-6, clips.tone_frames)  # silent elsewhere (no noise, no decoy)
-    spectrum = torch.fft.rfft(clips.signals).abs()  # (N, 257)
-    expected_bin = (torch.tensor(TONE_FREQUENCIES) * 512).round().long()[clips.labels]  # (N,)
-    assert torch.equal(spectrum.argmax(-1), expected_bin)
-
-
-def test_tone_clips_decoy_is_a_quieter_longer_tone_of_another_frequency():
-    def make(decoy_amplitude):
-        return tone_clip_task(30, noise=0.0, decoy_amplitude=decoy_amplitude, detune=0.0,
-                              generator=gen(2))
-
-    clips = make(0.35)
-    decoy = clips.signals - make(0.0).signals  # (N, L): the same draws without the decoy
-    assert decoy.abs().max() <= 0.35 + 1e-6
-    decoy_frames = decoy.view(30, 16, 32).abs().amax(-1) > 0  # (N, F)
-    assert (decoy_frames.sum(-1) >= 3).all()  # 3 to 8 frames, wherever they start
-    tone_bins = (torch.tensor(TONE_FREQUENCIES) * 512).round().long()  # (C,)
-    decoy_tone = torch.fft.rfft(decoy).abs()[:, tone_bins].argmax(-1)  # (N,)
-    assert not (decoy_tone == clips.labels).any()
-
-
 def test_fact_stories_as_tokens_put_the_question_first_and_one_id_per_fact():
-    from attn_course.data import FACT_VOCAB
 
     stories = fact_lookup_task(20, num_facts=3, generator=gen())
     tokens = stories.tokens
@@ -105,3 +82,41 @@ def test_fact_stories_as_tokens_put_the_question_first_and_one_id_per_fact():
     assert torch.equal(tokens[:, 0] - len(PEOPLE) * len(PLACES), stories.question)
     assert torch.equal(tokens[:, 1:] // len(PLACES), stories.facts[..., 0])
     assert torch.equal(tokens[:, 1:] % len(PLACES), stories.facts[..., 1])
+
+
+# --- lesson 11: the question images and the chord clips (issue 21) ---------------------------
+
+
+def test_shape_questions_ask_in_the_corner_about_one_glyph_of_that_shape():
+
+    data = shape_question_task(30, num_glyphs=5, noise=0.25, generator=gen())
+    again = shape_question_task(30, num_glyphs=5, noise=0.25, generator=gen())
+    assert torch.equal(data.images, again.images)
+    assert data.images.shape == (30, 16, 16) and data.images.min() >= 0
+    assert data.images.max() <= 1
+    shapes = torch.stack(list(SHAPES.values())).bool()  # (C, 4, 4)
+    for n in range(30):
+        patches = data.images[n].view(4, 4, 4, 4).transpose(1, 2).reshape(16, 4, 4)
+        assert torch.equal(patches[0] == 1, shapes[data.asked[n]])  # the question
+        assert data.glyph_patches[n, 0] == data.patch_index[n] and 0 not in data.glyph_patches[n]
+        drawn = [next(c for c in range(len(shapes))
+                      if torch.equal(patches[p] > 0.3, shapes[c])) for p in data.glyph_patches[n]]
+        assert drawn[0] == data.asked[n] and data.asked[n] not in drawn[1:]
+        answer = patches[data.patch_index[n]].max()
+        assert answer == BRIGHTNESS_LEVELS[data.labels[n]]
+
+
+def test_chord_clips_start_with_the_cue_and_label_the_high_note_of_its_chord():
+
+    clips = chord_clip_task(20, noise=0.0, detune=0.0, generator=gen())
+    assert clips.signals.shape == (20, 512) and clips.chord_frames.shape == (20, 16)
+    assert torch.equal(clips.signals, chord_clip_task(20, noise=0.0, detune=0.0,
+                                                       generator=gen()).signals)
+    spectra = torch.fft.rfft(clips.signals.unflatten(-1, (-1, 32))).abs()  # (N, 16, 17)
+    for n in range(20):
+        low, high = round(32 * LOW_NOTES[clips.asked[n]]), round(32 * HIGH_NOTES[clips.labels[n]])
+        assert spectra[n, 0].argmax() == low  # the cue: one low note alone
+        frames = clips.chord_frames[n].nonzero().squeeze(-1)
+        assert len(frames) == 3 and not clips.chord_frames[n, 0]
+        for f in frames:
+            assert set(spectra[n, f].topk(2).indices.tolist()) == {low, high}

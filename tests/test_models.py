@@ -1,10 +1,14 @@
 import pytest
 import torch
 
-from attn_course.data import signal_token_task
+from attn_course.data import PLACES, colour_question_task, fact_lookup_task, signal_token_task
 from attn_course.models import (
     AttentionClassifier,
+    CuedAttentionClassifier,
+    FactReader,
     MeanPoolingClassifier,
+    PiecePoolingClassifier,
+    QueryAttentionClassifier,
     accuracy,
     train_classifier,
 )
@@ -108,8 +112,6 @@ def test_mean_pooling_trained_the_same_way_stays_well_behind_attention(trained):
 
 
 def test_fact_reader_reads_the_story_tokens_and_weights_the_facts():
-    from attn_course.data import PLACES, fact_lookup_task
-    from attn_course.models import FactReader
 
     stories = fact_lookup_task(8, num_facts=6, generator=torch.Generator().manual_seed(0))
     torch.manual_seed(0)
@@ -119,7 +121,6 @@ def test_fact_reader_reads_the_story_tokens_and_weights_the_facts():
 
 
 def test_piece_pooling_classifier_shapes():
-    from attn_course.models import PiecePoolingClassifier
 
     torch.manual_seed(0)
     logits, weights = PiecePoolingClassifier(5, 8, 3)(torch.randn(2, 4, 5))
@@ -128,9 +129,6 @@ def test_piece_pooling_classifier_shapes():
 
 
 def test_query_attention_scores_each_token_by_its_dot_product_with_the_question():
-    from attn_course.data import colour_question_task
-    from attn_course.models import QueryAttentionClassifier
-
     data = colour_question_task(6, generator=torch.Generator().manual_seed(0))
     torch.manual_seed(0)
     model = QueryAttentionClassifier(8, 4, 16, 4)
@@ -143,9 +141,6 @@ def test_query_attention_scores_each_token_by_its_dot_product_with_the_question(
 
 
 def test_query_attention_trained_puts_its_weight_on_the_asked_colour():
-    from attn_course.data import colour_question_task
-    from attn_course.models import QueryAttentionClassifier
-
     generator = torch.Generator().manual_seed(0)
     train = colour_question_task(3000, generator=generator)
     test = colour_question_task(500, generator=generator)
@@ -157,3 +152,16 @@ def test_query_attention_trained_puts_its_weight_on_the_asked_colour():
     with torch.no_grad():
         _, weights = model(test.tokens)
     assert (weights * test.is_asked).sum(-1).mean() > 0.9
+
+
+def test_cued_attention_classifier_queries_with_the_first_piece():
+
+    torch.manual_seed(0)
+    model = CuedAttentionClassifier(5, 8, 3)
+    pieces = torch.randn(2, 4, 5)
+    logits, weights = model(pieces)
+    assert logits.shape == (2, 3) and weights.shape == (2, 3)
+    torch.testing.assert_close(weights.sum(-1), torch.ones(2))
+    other_cue = pieces.clone()
+    other_cue[:, 0] = torch.randn(2, 5)
+    assert not torch.allclose(model(other_cue)[1], weights), "the cue chooses the weights"
