@@ -376,7 +376,7 @@ def chord_clip_task(
 
 # --- lesson 08's question-dependent task (issue 21) -------------------------------------------
 COLOURS = ("red", "orange", "yellow", "green", "blue", "purple", "pink", "grey")
-SHAPES = ("circle", "square", "triangle", "star")
+TOKEN_SHAPES = ("circle", "square", "triangle", "star")
 
 
 @dataclass(frozen=True)
@@ -387,7 +387,7 @@ class ColourQuestions:
     (N,) int64: the colour the question names; ``labels`` (N,) int64: the shape that most
     tokens of that colour have (a strict majority among them); ``group_colours`` (N, G) and
     ``group_majorities`` (N, G) int64: the colours a question may name, and the answer for
-    each. Ids index ``COLOURS`` and ``SHAPES`` with the defaults.
+    each. Ids index ``COLOURS`` and ``TOKEN_SHAPES`` with the defaults.
     """
 
     colours: torch.Tensor
@@ -420,7 +420,7 @@ def colour_question_task(
     num_sequences: int,
     seq_len: int = 24,
     num_colours: int = len(COLOURS),
-    num_shapes: int = len(SHAPES),
+    num_shapes: int = len(TOKEN_SHAPES),
     num_groups: int = 4,
     *,
     generator: torch.Generator,
