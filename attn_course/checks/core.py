@@ -367,10 +367,8 @@ def _calls(obj: Callable, case: Case, recorder: _SizeRecorder) -> tuple:
         with recorder:
             output = call(*args, **kwargs)
         output = plain(output)
-        if module is None:
-            again = output
-        else:  # the same output twice (dropout off, no state kept between calls)
-            again = plain(module(*_copy(case.args), **_copy(case.kwargs)))
+        # a module gives the same output twice (dropout off, no state kept between calls)
+        again = output if module is None else plain(module(*_copy(case.args), **_copy(case.kwargs)))
     trains = any(torch.is_tensor(t) and t.is_floating_point() for t in case.args)
     training_error = None if module is None or not trains else _train(module, case)
     return output, again, (args, kwargs), unset, training_error
