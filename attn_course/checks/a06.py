@@ -445,10 +445,9 @@ def smallest_token_margin(case: Case) -> float:
     """The smallest gap between the largest and the second largest logit over the tokens the
     reference chooses on ``case`` (inf when it chooses none)."""
     model_input, max_new_tokens = case.args  # (B, T0)
-    with torch.random.fork_rng(devices=[]), torch.device("meta"):  # no weights drawn
+    with torch.random.fork_rng(devices=[]):
         model = reference.TinyLanguageModel(*case.init_args)
-    state = {k.removeprefix("model."): v for k, v in case.state_dict.items()}
-    model.load_state_dict(state, assign=True)
+    model.load_state_dict({k.removeprefix("model."): v for k, v in case.state_dict.items()})
     model.eval()
     caches = [reference.KVCache() for _ in range(model.num_layers)]
     margin = math.inf
