@@ -5,8 +5,8 @@ A case can hand the learner's code only tensors and numbers, never a cache objec
 path of ``GroupedQueryAttention`` is checked through ``GreedyDecoder``: a module built with
 given weights whose forward generates over the notebook's ``TinyLanguageModel``, whose layers
 are the learner's ``GroupedQueryAttention``. Its mistakes are those of the loop and those of the
-cache path; and once its tokens are right, it must have used the caches (its largest tensor
-stays far below the (B, H, S, S) scores of re-reading the whole sequence at every step).
+cache path; and once its tokens are right, it must have used the caches (its torch ops make,
+in all, far fewer elements than the scores of re-reading the whole sequence at every step).
 """
 
 from __future__ import annotations
@@ -560,7 +560,7 @@ def _uses_the_caches(t: Trial) -> str | None:
 LONG_STEPS = 20  # a case with this many new tokens or more is judged for its caches
 # the scores and the weights: what one re-reading step makes at least per score (a fused
 # softmax makes no exp of its own); on the long case a cached decoder makes 0.06 to 0.09 M
-# elements in all, one that re-reads 0.8 to 1.1 M, and the limit is 0.24 M
+# elements in all, one that re-reads 0.7 to 1.0 M, and the limit is 0.22 M
 REREADING_FACTOR = 2
 
 
