@@ -123,10 +123,10 @@ def _reads_whole_rows(t: Trial) -> str | None:
     case, outcome = t.case, t.outcome
     scores, block_size = case.args
     S = scores.size(-1)
-    if not measured(outcome.widest_reduction) and not measured(outcome.largest):
-        return "how the scores were read could not be measured (torch's op recording was off)"
     if block_size < S and measured(outcome.exported) and outcome.exported >= S:
         return outside_torch(outcome.exported, "how it reads the rows")
+    if not measured(outcome.widest_reduction) and not measured(outcome.largest):
+        return "how the scores were read could not be measured (torch's op recording was off)"
     if 2 <= block_size < S and outcome.widest_reduction >= S:
         return (
             f"reads whole rows at once: a max or a sum ran over {outcome.widest_reduction} "
@@ -393,10 +393,10 @@ def _holds_the_score_matrix(t: Trial) -> str | None:
     tiled_sizes = lead * max(T * min(block_size, S), T * max(D, Dv), S * max(D, Dv))
     if limit <= 4 * tiled_sizes:
         return None  # a short case: a tile is about as large as the whole matrix
-    if not measured(outcome.largest):
-        return "its memory could not be measured (torch's op recording was off)"
     if measured(outcome.exported) and outcome.exported >= S:
         return outside_torch(outcome.exported, "its memory")
+    if not measured(outcome.largest):
+        return "its memory could not be measured (torch's op recording was off)"
     if outcome.largest >= limit:
         return (
             f"holds the whole score matrix (or half of it): its largest tensor has "

@@ -5,8 +5,8 @@ A case can hand the learner's code only tensors and numbers, never a cache objec
 path of ``GroupedQueryAttention`` is checked through ``GreedyDecoder``: a module built with
 given weights whose forward generates over the notebook's ``TinyLanguageModel``, whose layers
 are the learner's ``GroupedQueryAttention``. Its mistakes are those of the loop and those of the
-cache path; and once its tokens are right, it must have used the caches (its largest tensor
-stays far below the (B, H, S, S) scores of re-reading the whole sequence at every step).
+cache path; and once its tokens are right, it must have used the caches (its torch ops make,
+in all, far fewer elements than the scores of re-reading the whole sequence at every step).
 """
 
 from __future__ import annotations
@@ -407,10 +407,11 @@ CHUNK_NOT_CAUSAL = (
 )
 
 
-def _decoder_case(g, label, B, T0, new, V, D, H, G, layers) -> Case:
+def _decoder_case(g, label, B, T0, new, V, D, H, G, layers, separates=()) -> Case:
     """Weights and a prompt drawn from ``g``, drawn again (from where ``g`` then is) until
-    every token the reference chooses wins its argmax by ``TOKEN_MARGIN``: a correct decoder
-    that sums in another order then chooses the same tokens."""
+    every token the reference chooses wins its argmax by ``TOKEN_MARGIN`` (a correct decoder
+    that sums in another order then chooses the same tokens), and until the mistakes
+    ``separates`` (knobs of ``decode``) each choose other tokens, other than each other's."""
     while True:
         state = {"embedding.weight": randn(g, V, D)}
         for i in range(layers):
@@ -419,8 +420,25 @@ def _decoder_case(g, label, B, T0, new, V, D, H, G, layers) -> Case:
         state = {f"model.{name}": value for name, value in state.items()}
         prompt = torch.randint(0, V, (B, T0), generator=g)
         case = Case(label, (prompt, new), init_args=(V, D, H, G, layers), state_dict=state)
-        if smallest_token_margin(case) >= TOKEN_MARGIN:
+        if smallest_token_margin(case) >= TOKEN_MARGIN and _separated(case, separates):
             return case
+
+
+def _separated(case: Case, mistakes: tuple[dict, ...]) -> bool:
+    """Whether the reference and each of ``mistakes`` (knobs of ``decode``) all choose
+    different tokens on ``case``."""
+    if not mistakes:
+        return True
+    with one_thread(), torch.no_grad():
+        tokens = [_decoder_expected(case)] + [decode(case, **knobs) for knobs in mistakes]
+    return all(not torch.equal(a, b) for i, a in enumerate(tokens) for b in tokens[i + 1 :])
+
+
+# The causal mask's slips on the cache path change the tokens only through the prompt's keys
+# in a second layer (a prompt token that sees later ones, or not itself), and a case does not
+# always show that: the case meant for them is drawn until it does, so that they are named
+# with every seed.
+MASK_SLIPS = ({"chunk_causal": False}, {"tril_slip": 1}, {"tril_slip": -1})
 
 
 def smallest_token_margin(case: Case) -> float:
@@ -430,12 +448,13 @@ def smallest_token_margin(case: Case) -> float:
     with torch.random.fork_rng(devices=[]):
         model = reference.TinyLanguageModel(*case.init_args)
     model.load_state_dict({k.removeprefix("model."): v for k, v in case.state_dict.items()})
+    model.eval()
     caches = [reference.KVCache() for _ in range(model.num_layers)]
     margin = math.inf
     tokens = model_input
     with one_thread(), torch.no_grad():
         for _ in range(max_new_tokens):  # reference.generate's loop, keeping the logits
-            logits = model.eval()(model_input, caches)[:, -1]  # (B, V)
+            logits = model(model_input, caches)[:, -1]  # (B, V)
             top2 = logits.topk(2, dim=-1).values  # (B, 2)
             margin = min(margin, (top2[:, 0] - top2[:, 1]).min().item())
             model_input = logits.argmax(dim=-1, keepdim=True)  # (B, 1)
@@ -460,12 +479,14 @@ def _decoder_expected(case: Case) -> torch.Tensor:
 
 def _decoder_cases(g: torch.Generator) -> list[Case]:
     return [
-        _decoder_case(g, "multi-head, H = G = 2, one layer, 6 new tokens", 1, 3, 6, 16, 8, 2, 2, 1),
-        _decoder_case(g, "grouped, H=4, G=2, two layers, B=2", 2, 4, 8, 20, 16, 4, 2, 2),
-        _decoder_case(g, "multi-query, H=4, G=1, three layers, B=2", 2, 3, 8, 20, 16, 4, 1, 3),
-        _decoder_case(g, "a prompt of one token, two layers", 3, 1, 8, 12, 8, 2, 1, 2),
+        _decoder_case(g, "multi-head, H = G = 2, one layer, 4 new tokens", 1, 3, 4, 16, 8, 2, 2, 1),
+        _decoder_case(
+            g, "grouped, H=4, G=2, two layers, B=2", 2, 4, 6, 20, 16, 4, 2, 2, MASK_SLIPS
+        ),
+        _decoder_case(g, "multi-query, H=4, G=1, two layers, B=2", 2, 3, 6, 20, 16, 4, 1, 2),
+        _decoder_case(g, "a prompt of one token, two layers", 3, 1, 4, 12, 8, 2, 1, 2),
         _decoder_case(g, "no new tokens (max_new_tokens=0)", 2, 4, 0, 12, 8, 2, 1, 2),
-        _decoder_case(g, "long: H=8, a 4-token prompt, 32 new tokens", 1, 4, 32, 24, 16, 8, 2, 1),
+        _decoder_case(g, "long: H=8, a 16-token prompt, 20 new tokens", 1, 16, 20, 24, 16, 8, 2, 1),
     ]
 
 
@@ -517,11 +538,11 @@ def _uses_the_caches(t: Trial) -> str | None:
     prompt, max_new_tokens = case.args
     if max_new_tokens < LONG_STEPS:
         return None  # a short case: re-reading costs hardly more than caching
-    if not measured(outcome.allocated):
-        return "its memory could not be measured (torch's op recording was off)"
     _, D, *_ = case.init_args
     if measured(outcome.exported) and outcome.exported >= prompt.size(1) * D:
         return outside_torch(outcome.exported, "its memory")
+    if not measured(outcome.allocated):
+        return "its memory could not be measured (torch's op recording was off)"
     limit = REREADING_FACTOR * rereading_cost(case)
     if outcome.allocated >= limit:
         S = prompt.size(1) + max_new_tokens - 1
@@ -537,10 +558,10 @@ def _uses_the_caches(t: Trial) -> str | None:
 
 
 LONG_STEPS = 20  # a case with this many new tokens or more is judged for its caches
-# the scores, their exp, their sum and the weights: what one re-reading step makes at least
-# per score; on the long case a cached decoder makes about 0.27 M elements in all, one that
-# re-reads 4.3 M, and the limit is 0.88 M
-REREADING_FACTOR = 4
+# the scores and the weights: what one re-reading step makes at least per score (a fused
+# softmax makes no exp of its own); on the long case a cached decoder makes 0.06 to 0.09 M
+# elements in all, one that re-reads 0.7 to 1.0 M, and the limit is 0.22 M
+REREADING_FACTOR = 2
 
 
 greedy_decoder = Exercise(

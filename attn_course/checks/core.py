@@ -99,7 +99,19 @@ class Verdict:
         return self.status == "passed"
 
 
-class _ForbiddenOpRecorder(TorchDispatchMode):
+class _DispatchRecorder(TorchDispatchMode):
+    """A dispatch mode that only looks at the ops it passes on. torch wraps a mode's
+    ``__torch_dispatch__`` so that ``torch.compile`` never traces into it, at the cost of
+    importing ``torch._dynamo`` (seconds, at a check's first op) and a Python frame hook at
+    every op (about a third of a recorded call's time). A recorder runs only eager code,
+    which needs neither."""
+
+    @classmethod
+    def _should_skip_dynamo(cls) -> bool:
+        return False
+
+
+class _ForbiddenOpRecorder(_DispatchRecorder):
     """Records every ATen operator whose name contains one of ``fragments``.
 
     Works at the dispatcher level, so ``torch.softmax``, ``Tensor.softmax``, ``F.softmax``,
@@ -185,33 +197,21 @@ MOVEMENT = frozenset(
 )
 
 
-class _SizeRecorder(TorchDispatchMode):
+class _SizeRecorder(_DispatchRecorder):
     """Records how large the tensors that ATen ops make or write are, and how many elements
     one of their results can depend on.
 
     Seen at the dispatcher level, so every route to an op counts alike (``@``, ``einsum``,
     ``torch.ones``, ``Tensor.expand(...).contiguous()``, a result written with ``out=`` or in
-    place into a buffer made earlier, ...). ``counting`` False: nothing is recorded.
+    place into a buffer made earlier, ...).
     """
 
     def __init__(self, sizes: dict[str, int]) -> None:
         super().__init__()
         self.sizes = sizes
-        self.counting = True
-
-    @contextmanager
-    def paused(self) -> Iterator[None]:
-        """Record nothing inside the block."""
-        self.counting = False
-        try:
-            yield
-        finally:
-            self.counting = True
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         result = func(*args, **(kwargs or {}))
-        if not self.counting:
-            return result
         outputs = [t for t in _leaves(result) if isinstance(t, torch.Tensor)]
         makes, folds = _op_kind(func)
         if outputs and makes:
@@ -322,15 +322,14 @@ def run_case(obj: Callable, case: Case, forbidden: Sequence[str] = ()) -> Outcom
 
 def _run_case(obj: Callable, case: Case, forbidden: Sequence[str]) -> Outcome:
     sizes = {"largest": 0, "widest_reduction": 0, "exported": 0, "allocated": 0}
-    recorder = _SizeRecorder(sizes)
     foreign = _foreign_modes()
     calls = None
-    with record_forbidden(forbidden) as seen, _ExportRecorder(sizes), recorder:
+    with record_forbidden(forbidden) as seen, _ExportRecorder(sizes):
         stacks = _mode_stacks()
         try:
             if foreign:  # they would run before the recorders see an op, and on the copies
                 raise CheckFailure(f"a torch mode was active when the check began: {foreign}")
-            calls = _calls(obj, case, recorder)
+            calls = _calls(obj, case, _SizeRecorder(sizes))
         except Exception as error:  # the learner's code may raise anything
             outcome = Outcome(error=describe(error))
         if _mode_stacks() != stacks:
@@ -351,28 +350,25 @@ def _run_case(obj: Callable, case: Case, forbidden: Sequence[str]) -> Outcome:
 
 
 def _calls(obj: Callable, case: Case, recorder: _SizeRecorder) -> tuple:
-    """The calls of one case, inside the recorders: the output and that of a second call
-    (plain copies), the inputs the learner's code was given, the parameters the case's weights
-    did not set, and what training raised (a module is trained only on a case with a float
-    input: a decoder of token ids is never trained through its output). What the grader does
-    itself (building a module: tables and buffers made once in ``__init__`` are not the
-    call's memory; copying the outputs) is not counted as the call's memory."""
+    """The calls of one case, inside the recorders of forbidden ops and exports: the output
+    and that of a second call (plain copies), the inputs the learner's code was given, the
+    parameters the case's weights did not set, and what training raised (a module is trained
+    only on a case with a float input: a decoder of token ids is never trained through its
+    output). Sizes are measured (``recorder``) around the first call alone, the one whose
+    output is judged: not what the grader does itself (building a module: tables and buffers
+    made once in ``__init__`` are not the call's memory; copying the outputs), nor the second
+    call and training, which repeat it (and a recorded op costs several times an op)."""
     args, kwargs = _copy(case.args), _copy(case.kwargs)
     module, unset = None, ()
     with torch.no_grad():
         if case.init_args is not None:
-            with recorder.paused():
-                module, unset = _build(obj, case)
+            module, unset = _build(obj, case)
         call = obj if module is None else module
-        output = call(*args, **kwargs)
-        with recorder.paused():
-            output = plain(output)
-        if module is None:
-            again = output
-        else:  # the same output twice (dropout off, no state kept between calls)
-            again = module(*_copy(case.args), **_copy(case.kwargs))
-            with recorder.paused():
-                again = plain(again)
+        with recorder:
+            output = call(*args, **kwargs)
+        output = plain(output)
+        # a module gives the same output twice (dropout off, no state kept between calls)
+        again = output if module is None else plain(module(*_copy(case.args), **_copy(case.kwargs)))
     trains = any(torch.is_tensor(t) and t.is_floating_point() for t in case.args)
     training_error = None if module is None or not trains else _train(module, case)
     return output, again, (args, kwargs), unset, training_error

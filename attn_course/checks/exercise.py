@@ -9,8 +9,10 @@ dtype, NaN, values). Messages describe mistakes in words and show tensors, never
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import dataclasses
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -248,7 +250,7 @@ class Exercise:
         return self._failed(message, t.case, t.expected, t.outcome)
 
     def _fire(self, probe: Probe, t: Trial) -> Verdict | None:
-        message = _try(lambda _: probe.check(t), t.case)
+        message = run_probe(probe, t)
         if isinstance(message, tuple) and len(message) == 2:  # (the mistake's id, message)
             probe, message = dataclasses.replace(probe, id=message[0]), message[1]
         if not isinstance(message, str):
@@ -345,7 +347,7 @@ class Exercise:
         if len(errors) < n_cases:
             message = f"works on some cases but on '{case.label}' {message}"
         for probe in (p for p in self.all_probes() if p.when == "error"):
-            advice = _try(lambda _, probe=probe: probe.check(t), case)
+            advice = run_probe(probe, t)
             if isinstance(advice, str):
                 message += f" — {advice}"
                 mistake_id = self.full_id(probe.id)
@@ -471,6 +473,31 @@ def reference_output(module_class: type[torch.nn.Module], case: Case) -> Any:
     module.eval()
     with torch.no_grad():
         return module(*case.args, **case.kwargs)
+
+
+def run_probe(probe: Probe, t: Trial) -> Any:
+    """What ``probe`` says on ``t``; None where it raises (on code that returned something
+    odd: the check goes on without it), unless ``probe_errors_raised`` is on."""
+    try:
+        return probe.check(t)
+    except Exception:
+        if _RAISE_PROBE_ERRORS.get():
+            raise
+        return None
+
+
+_RAISE_PROBE_ERRORS = contextvars.ContextVar("raise_probe_errors", default=False)
+
+
+@contextlib.contextmanager
+def probe_errors_raised() -> Iterator[None]:
+    """Inside the block, a probe that raises makes ``judge`` raise instead of going on
+    without it: a test on right code shows a broken probe, which a check would hide."""
+    token = _RAISE_PROBE_ERRORS.set(True)
+    try:
+        yield
+    finally:
+        _RAISE_PROBE_ERRORS.reset(token)
 
 
 def _try(function: Callable[[Case], Any], case: Case) -> Any:

@@ -262,6 +262,7 @@ def warm_up() -> None:
     if "tqdm" in sys.modules:
         sys.modules["tqdm"].tqdm.monitor_interval = 0
     importlib.import_module("torch.testing")  # assert_close in a scratch cell
+    importlib.import_module("torch._dynamo")  # torch.compile's (no recorder imports it now)
     module = torch.nn.Linear(3, 1)
     module.load_state_dict({"weight": torch.ones(1, 3), "bias": torch.zeros(1)})
     case = core.Case("warm-up", (torch.ones(2, 3),))

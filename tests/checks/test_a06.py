@@ -120,13 +120,17 @@ def grouped_query_attention(
     rotate_after_caching=False,
     heads_after_caching=False,
     grouped_einsum=False,
+    diagonal_slip=0,
+    chunk_unmasked=False,
 ):
     """A learner's GroupedQueryAttention with one deliberate slip (defaults: correct).
 
     ``positions``: "continue" (right), "restart" (0 .. T-1 at every call), "query restarts";
     ``heads_after_caching``: caches the keys in (B, T, G, Dh) layout, before moving the heads
     in front (the cache then grows along the heads); ``grouped_einsum``: a correct solution
-    that views the queries as (B, G, r, T, Dh) instead of repeating the keys.
+    that views the queries as (B, G, r, T, Dh) instead of repeating the keys;
+    ``diagonal_slip``: the mask is ``tril(S - T + slip)``; ``chunk_unmasked``: a chunk of
+    several tokens given with a cache is not masked.
     """
 
     class GroupedQueryAttention(nn.Module):
@@ -162,7 +166,9 @@ def grouped_query_attention(
                 k = rotate(k, k_pos)
             S = k.size(-2)
             r = self.h // self.g
-            allowed = torch.ones(T, S, dtype=torch.bool).tril(S - T)
+            allowed = torch.ones(T, S, dtype=torch.bool).tril(S - T + diagonal_slip)
+            if chunk_unmasked and cache is not None and T > 1:
+                allowed = torch.ones(T, S, dtype=torch.bool)
             width = D if scale_by_d_model else self.dh
             if grouped_einsum:
                 qg = q.view(B, self.g, r, T, self.dh)

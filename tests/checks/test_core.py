@@ -1,6 +1,9 @@
 """The shared check machinery: forbidden built-ins are seen however they are reached, the
 learner's code cannot change the inputs, and check() prints and raises as nbgrader needs."""
 
+import subprocess
+import sys
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -199,3 +202,22 @@ def test_check_prints_no_warning_for_an_allowed_notebook(ipython, capsys):
         ipython.run_cell(cell, store_history=True)
     out = capsys.readouterr().out
     assert "❌ softmax" in out and "⚠️" not in out
+
+
+FRESH_KERNEL = """
+import sys
+from attn_course import reference
+from attn_course.checks import EXERCISES, run_check
+for name in EXERCISES:
+    assert run_check(name, getattr(reference, name), seed=0).passed, name
+print("torch._dynamo" in sys.modules)
+"""
+
+
+def test_checks_do_not_import_torch_compile():
+    """torch._dynamo takes a second or more to import: a check in a fresh kernel must not
+    pay for it (a dispatch mode of torch's would import it at its first op)."""
+    result = subprocess.run(
+        [sys.executable, "-c", FRESH_KERNEL], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "False", result.stderr

@@ -458,7 +458,7 @@ WRONG = {
     "GroupedQueryAttention": grouped_query_attention(tile=True),
     "GreedyDecoder": greedy_decoder(caches="shared"),  # pick=0 can pass by luck: not this
 }
-SEED_COUNT = {"GreedyDecoder": 20}  # ~1-3 s a check (~150 tokens generated); 50 elsewhere
+SEED_COUNT = {"GreedyDecoder": 20}  # ~0.2 s a check (~60 tokens generated); 50 elsewhere
 
 
 def verdicts(name, obj):
@@ -472,6 +472,24 @@ def test_a_known_wrong_implementation_gets_the_same_verdict_with_every_seed(name
     assert len(seen) == 1, seen
     [(status, _)] = seen
     assert status == "failed"
+
+
+# The causal mask's slips on the decoder's cache path show only through a second layer: each
+# is named, as itself, with every seed.
+@pytest.mark.parametrize(
+    ("slip", "mistake"),
+    [
+        ({"chunk_unmasked": True}, "chunk-not-causal"),
+        ({"diagonal_slip": 1}, "causal-offset"),
+        ({"diagonal_slip": -1}, "causal-offset"),
+    ],
+    ids=["chunk", "diagonal+1", "diagonal-1"],
+)
+def test_a_cache_path_mask_slip_is_named_with_every_seed(slip, mistake):
+    decoder = greedy_decoder(grouped_query_attention(**slip))
+    seeds = range(SEED_COUNT["GreedyDecoder"])
+    named = {run_check("GreedyDecoder", decoder, seed=s).mistake for s in seeds}
+    assert named == {f"GreedyDecoder.{mistake}"}
 
 
 @pytest.mark.parametrize("name", WRONG)

@@ -221,6 +221,10 @@ def _rope(x, positions):
     return torch.cat([a * c - b * s, a * s + b * c], -1)
 
 
+# The notebook's given KVCache, TinyLanguageModel and GreedyDecoder loop, defined here as in a
+# learner's notebook, next to the learner's GroupedQueryAttention: blame follows the names of
+# the learner's own namespace (``advice.blame``), so test_a06's factory, whose classes live
+# in test_a06, cannot stand in for them.
 class KVCache:
     def __init__(self):
         self.key = self.value = None
