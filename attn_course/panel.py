@@ -249,45 +249,43 @@ def _pieces(make, to_pieces) -> LessonTask:
     return LessonTask(data, lambda: PiecePoolingClassifier(data.num_inputs, 32, 3), steps=200)
 
 
+def _patches(images) -> torch.Tensor:
+    """(N, 16, 16) images -> (N, S, 16): 4 x 4 patches, row-major (a question's cue first)."""
+    return F.unfold(images.images.unsqueeze(1), kernel_size=4, stride=4).transpose(1, 2)
+
+
+def _spectra(clips) -> torch.Tensor:
+    """(N, 512) clips -> (N, S, 17): rfft magnitudes of 16 frames of 32 samples."""
+    return torch.fft.rfft(clips.signals.unflatten(-1, (-1, 32))).abs()
+
+
 def _bright_glyph() -> LessonTask:
     from attn_course.data import shape_image_task
 
-    def patches(images):  # (N, 16, 16) -> (N, S, 16): 4 x 4 patches, row-major
-        return F.unfold(images.images.unsqueeze(1), kernel_size=4, stride=4).transpose(1, 2)
+    return _pieces(shape_image_task, _patches)
 
-    return _pieces(shape_image_task, patches)
+
+def _cued(make, to_pieces, num_classes: int) -> LessonTask:
+    """A task whose first piece is the question (lesson 11): CuedAttentionClassifier."""
+    from attn_course.models import CuedAttentionClassifier
+
+    generator = torch.Generator().manual_seed(0)
+    train, test = make(3000, generator=generator), make(500, generator=generator)
+    data = TaskData(to_pieces(train), train.labels, to_pieces(test), test.labels, num_classes)
+    return LessonTask(data, lambda: CuedAttentionClassifier(data.num_inputs, 32, num_classes),
+                      steps=200, attention_lr=0.003)
 
 
 def _images() -> LessonTask:
     from attn_course.data import BRIGHTNESS_LEVELS, shape_question_task
-    from attn_course.models import CuedAttentionClassifier
 
-    def patches(images):  # (N, 16, 16) -> (N, S, 16): 4 x 4 patches, row-major, the cue first
-        return F.unfold(images.images.unsqueeze(1), kernel_size=4, stride=4).transpose(1, 2)
-
-    generator = torch.Generator().manual_seed(0)
-    train, test = shape_question_task(3000, generator=generator), shape_question_task(
-        500, generator=generator)
-    data = TaskData(patches(train), train.labels, patches(test), test.labels,
-                    num_classes=len(BRIGHTNESS_LEVELS))
-    return LessonTask(data, lambda: CuedAttentionClassifier(16, 32, data.num_classes),
-                      steps=200, attention_lr=0.003)
+    return _cued(shape_question_task, _patches, len(BRIGHTNESS_LEVELS))
 
 
 def _sound() -> LessonTask:
     from attn_course.data import HIGH_NOTES, chord_clip_task
-    from attn_course.models import CuedAttentionClassifier
 
-    def spectra(clips):  # (N, 512) -> (N, S, 17): rfft magnitudes of 16 frames of 32 samples
-        return torch.fft.rfft(clips.signals.unflatten(-1, (-1, 32))).abs()
-
-    generator = torch.Generator().manual_seed(0)
-    train, test = chord_clip_task(3000, generator=generator), chord_clip_task(
-        500, generator=generator)
-    data = TaskData(spectra(train), train.labels, spectra(test), test.labels,
-                    num_classes=len(HIGH_NOTES))
-    return LessonTask(data, lambda: CuedAttentionClassifier(17, 32, data.num_classes),
-                      steps=200, attention_lr=0.003)
+    return _cued(chord_clip_task, _spectra, len(HIGH_NOTES))
 
 
 def _facts() -> LessonTask:
