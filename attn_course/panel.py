@@ -240,15 +240,6 @@ def _signal_tokens() -> LessonTask:
     return LessonTask(data, lambda: AttentionClassifier(20, 16, 4), steps=150)
 
 
-def _pieces(make, to_pieces) -> LessonTask:
-    from attn_course.models import PiecePoolingClassifier
-
-    generator = torch.Generator().manual_seed(0)
-    train, test = make(3000, generator=generator), make(500, generator=generator)
-    data = TaskData(to_pieces(train), train.labels, to_pieces(test), test.labels, num_classes=3)
-    return LessonTask(data, lambda: PiecePoolingClassifier(data.num_inputs, 32, 3), steps=200)
-
-
 def _patches(images) -> torch.Tensor:
     """(N, 16, 16) images -> (N, S, 16): 4 x 4 patches, row-major (a question's cue first)."""
     return F.unfold(images.images.unsqueeze(1), kernel_size=4, stride=4).transpose(1, 2)
@@ -259,33 +250,37 @@ def _spectra(clips) -> torch.Tensor:
     return torch.fft.rfft(clips.signals.unflatten(-1, (-1, 32))).abs()
 
 
-def _bright_glyph() -> LessonTask:
-    from attn_course.data import shape_image_task
-
-    return _pieces(shape_image_task, _patches)
-
-
-def _cued(make, to_pieces, num_classes: int) -> LessonTask:
-    """A task whose first piece is the question (lesson 11): CuedAttentionClassifier."""
-    from attn_course.models import CuedAttentionClassifier
-
+def _pieces(make, to_pieces, num_classes: int, model, **settings) -> LessonTask:
+    """A lesson-11 task of pieces (patches, frames): 3,000 training and 500 test examples,
+    ``model(features, 32, num_classes)`` trained for 200 steps."""
     generator = torch.Generator().manual_seed(0)
     train, test = make(3000, generator=generator), make(500, generator=generator)
     data = TaskData(to_pieces(train), train.labels, to_pieces(test), test.labels, num_classes)
-    return LessonTask(data, lambda: CuedAttentionClassifier(data.num_inputs, 32, num_classes),
-                      steps=200, attention_lr=0.003)
+    return LessonTask(data, lambda: model(data.num_inputs, 32, num_classes), steps=200,
+                      **settings)
+
+
+def _bright_glyph() -> LessonTask:
+    from attn_course.data import GLYPHS, shape_image_task
+    from attn_course.models import PiecePoolingClassifier
+
+    return _pieces(shape_image_task, _patches, len(GLYPHS), PiecePoolingClassifier)
 
 
 def _images() -> LessonTask:
     from attn_course.data import BRIGHTNESS_LEVELS, shape_question_task
+    from attn_course.models import CuedAttentionClassifier
 
-    return _cued(shape_question_task, _patches, len(BRIGHTNESS_LEVELS))
+    return _pieces(shape_question_task, _patches, len(BRIGHTNESS_LEVELS),
+                   CuedAttentionClassifier, attention_lr=0.003)
 
 
 def _sound() -> LessonTask:
     from attn_course.data import HIGH_NOTES, chord_clip_task
+    from attn_course.models import CuedAttentionClassifier
 
-    return _cued(chord_clip_task, _spectra, len(HIGH_NOTES))
+    return _pieces(chord_clip_task, _spectra, len(HIGH_NOTES), CuedAttentionClassifier,
+                   attention_lr=0.003)
 
 
 def _facts() -> LessonTask:
